@@ -1,0 +1,238 @@
+/**
+ * A job is data: a schedule that says which task runs, with which payload,
+ * when (a `Trigger`), and under which policies.
+ *
+ * Jobs are declared in code (`Job.make`) or added at run time, and persisted
+ * by the store in their encoded (JSON) form, so every field here is plain data
+ * with a `Schema`. Policies have defaults chosen for the common case: one run
+ * at a time, a minute of misfire grace then one coalesced catch-up run, no
+ * retry, no timeout, and a lost run recorded rather than repeated.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Schedule, Schema } from "effect"
+import type * as Task from "./Task.ts"
+import * as Trigger from "./Trigger.ts"
+
+/**
+ * Non-negative whole milliseconds.
+ *
+ * @since 0.1.0
+ */
+export const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * A job id: 1 to 200 characters of letters, digits and `._:/@-`, starting with a
+ * letter or digit, so it is safe in URLs, logs and CLI arguments.
+ *
+ * @since 0.1.0
+ */
+export const JobId = Schema.String.check(
+  Schema.isBetweenLength(1, 200),
+  Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/)
+)
+
+/**
+ * A task name: 1 to 200 characters, no whitespace.
+ *
+ * @since 0.1.0
+ */
+export const TaskName = Schema.String.check(Schema.isBetweenLength(1, 200), Schema.isPattern(/^\S+$/))
+
+/**
+ * How many runs of one job may be in progress at once, cluster-wide, and what
+ * happens to a fire that finds the limit reached: `skip` records it as
+ * skipped, `wait` keeps it pending until a slot frees.
+ *
+ * @since 0.1.0
+ */
+export const OverlapPolicy = Schema.Struct({
+  max: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  onLimit: Schema.Literals(["skip", "wait"])
+})
+export type OverlapPolicy = typeof OverlapPolicy.Type
+
+/**
+ * What to do with fires found later than the grace period (the scheduler or
+ * the database was down, the job was paused):
+ * - `Coalesce`: run once, for the latest (or earliest) missed fire; the other
+ *   fires are recorded as coalesced into it;
+ * - `Skip`: record every missed fire as missed and run none;
+ * - `CatchUp`: run the `max` most recent missed fires, record older ones as missed.
+ *
+ * @since 0.1.0
+ */
+export const Misfire = Schema.Union([
+  Schema.TaggedStruct("Coalesce", { keep: Schema.Literals(["latest", "earliest"]) }),
+  Schema.TaggedStruct("Skip", {}),
+  Schema.TaggedStruct("CatchUp", { max: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })) })
+])
+export type Misfire = typeof Misfire.Type
+
+/**
+ * A fire is on time while it starts within `grace` ms of being due; later
+ * fires are handled by `then`.
+ *
+ * @since 0.1.0
+ */
+export const MisfirePolicy = Schema.Struct({ grace: Millis, then: Misfire })
+export type MisfirePolicy = typeof MisfirePolicy.Type
+
+/**
+ * Retry of a failed run inside its lease: at most `attempts` attempts in all,
+ * delays growing from `base` by `factor` up to `cap`, optionally jittered.
+ * `RetryPolicy.toSchedule` turns it into an Effect `Schedule`.
+ *
+ * @since 0.1.0
+ */
+export const RetryPolicy = Schema.Struct({
+  attempts: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })),
+  base: Millis,
+  factor: Schema.Finite.check(Schema.isBetween({ minimum: 1, maximum: 100 })),
+  cap: Millis,
+  jitter: Schema.Boolean
+})
+export type RetryPolicy = typeof RetryPolicy.Type
+
+/**
+ * What happens to a run whose node died (its lease expired): `record` marks it
+ * lost; `retry` runs it again (at-least-once) with the same fire time.
+ *
+ * @since 0.1.0
+ */
+export const LostPolicy = Schema.Literals(["record", "retry"])
+export type LostPolicy = typeof LostPolicy.Type
+
+/**
+ * The job, as stored.
+ *
+ * @since 0.1.0
+ */
+export const Job = Schema.Struct({
+  id: JobId,
+  task: TaskName,
+  payload: Schema.Json,
+  trigger: Trigger.Trigger,
+  overlap: OverlapPolicy,
+  misfire: MisfirePolicy,
+  retry: RetryPolicy,
+  timeout: Schema.NullOr(Millis.check(Schema.isGreaterThan(0))),
+  onLost: LostPolicy,
+  paused: Schema.Boolean
+})
+export type Job = typeof Job.Type
+
+/**
+ * The policies a job gets when it names none.
+ *
+ * @since 0.1.0
+ */
+export const defaults = {
+  overlap: { max: 1, onLimit: "skip" },
+  misfire: { grace: 60_000, then: { _tag: "Coalesce", keep: "latest" } },
+  retry: { attempts: 1, base: 1_000, factor: 2, cap: 60_000, jitter: true },
+  timeout: null,
+  onLost: "record",
+  paused: false
+} as const satisfies Pick<Job, "overlap" | "misfire" | "retry" | "timeout" | "onLost" | "paused">
+
+/**
+ * Options for `make`: durations accept `Duration.Input` ("30 seconds", 5000).
+ *
+ * @since 0.1.0
+ */
+export interface Options<Encoded> {
+  readonly id: string
+  readonly payload: Encoded
+  readonly trigger: Trigger.Trigger
+  readonly overlap?: Partial<OverlapPolicy> | undefined
+  readonly misfire?: {
+    readonly grace?: Duration.Input | undefined
+    readonly then?: Misfire | undefined
+  } | undefined
+  readonly retry?: {
+    readonly attempts?: number | undefined
+    readonly base?: Duration.Input | undefined
+    readonly factor?: number | undefined
+    readonly cap?: Duration.Input | undefined
+    readonly jitter?: boolean | undefined
+  } | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly onLost?: LostPolicy | undefined
+  readonly paused?: boolean | undefined
+}
+
+const millis = (input: Duration.Input | undefined, fallback: number): number =>
+  input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
+
+/**
+ * Declares a job of a task. The payload is typed by the task's schema
+ * (its encoded form); it is checked when the scheduler registers the job.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Job, Task, Trigger } from "steadfast"
+ *
+ * const syncDevice = Task.make("syncDevice", Schema.Struct({ deviceId: Schema.String }), () => Effect.void)
+ *
+ * export const sync42 = Job.make(syncDevice, {
+ *   id: "sync-device-42",
+ *   payload: { deviceId: "42" },
+ *   trigger: Trigger.every("2 hours"),
+ *   retry: { attempts: 3, base: "1 second" },
+ *   timeout: "5 minutes"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = <Encoded, R>(task: Task.Task<Encoded, R>, options: Options<Encoded>): Job => ({
+  id: options.id,
+  task: task.name,
+  payload: toJson(options.payload),
+  trigger: options.trigger,
+  overlap: { ...defaults.overlap, ...options.overlap },
+  misfire: {
+    grace: millis(options.misfire?.grace, defaults.misfire.grace),
+    then: options.misfire?.then ?? defaults.misfire.then
+  },
+  retry: {
+    attempts: options.retry?.attempts ?? defaults.retry.attempts,
+    base: millis(options.retry?.base, defaults.retry.base),
+    factor: options.retry?.factor ?? defaults.retry.factor,
+    cap: millis(options.retry?.cap, defaults.retry.cap),
+    jitter: options.retry?.jitter ?? defaults.retry.jitter
+  },
+  timeout: options.timeout === undefined ? null : millis(options.timeout, 0),
+  onLost: options.onLost ?? defaults.onLost,
+  paused: options.paused ?? defaults.paused
+})
+
+// A payload's encoded form is JSON by contract; round-tripping through JSON
+// drops what JSON cannot hold (undefined, functions) the same way the store will.
+const toJson = (value: unknown): Schema.Json => JSON.parse(JSON.stringify(value ?? null))
+
+/**
+ * The Effect `Schedule` a retry policy describes: recurs `attempts - 1` times,
+ * waiting `base * factor^n` capped at `cap`, jittered (within the cap) when asked.
+ *
+ * @example
+ * ```ts
+ * import { Job } from "steadfast"
+ *
+ * const schedule = Job.retrySchedule({ attempts: 3, base: 100, factor: 2, cap: 1_000, jitter: false })
+ * // waits 100 ms then 200 ms: three attempts in all
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<Duration.Duration, unknown> => {
+  const capped = Schedule.min([Schedule.exponential(policy.base, policy.factor), Schedule.spaced(policy.cap)])
+  const jittered = policy.jitter
+    ? Schedule.jittered(capped).pipe(
+      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(policy.cap))))
+    )
+    : capped
+  return Schedule.max([jittered, Schedule.recurs(policy.attempts - 1)])
+}

@@ -1,0 +1,193 @@
+/**
+ * The store contract: where jobs and runs live, and the only place where
+ * "exactly once" is decided.
+ *
+ * Backends are layers (`MemoryJobStore.layer`, `PgJobStore.layer`) and every
+ * backend passes the same contract suite (`test/JobStoreContract.ts`). The
+ * runtime only ever talks to this interface, and treats every failure as a
+ * `StoreError` to classify and retry.
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect, type Option, Schema, type Stream } from "effect"
+import type * as Job from "./Job.ts"
+import type * as Run from "./Run.ts"
+import type { StoreError } from "./StoreError.ts"
+
+/**
+ * A job as stored, with what the store keeps beside its definition.
+ *
+ * @since 0.1.0
+ */
+export interface StoredJob extends Job.Job {
+  /** `code`: declared by the processes' code and upserted at start; `dynamic`: added at run time. */
+  readonly source: "code" | "dynamic"
+  /** The declaring code's version (see `RegisterOptions.version`); 0 for dynamic jobs. */
+  readonly version: number
+  /** The next nominal fire not yet materialised into a run, if any. */
+  readonly nextFire: number | null
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+/**
+ * No job with this id.
+ *
+ * @since 0.1.0
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", { id: Schema.String }) {
+  override get message(): string {
+    return `no job with id ${this.id}`
+  }
+}
+
+/**
+ * A job with this id exists already.
+ *
+ * @since 0.1.0
+ */
+export class JobExists extends Schema.TaggedError<JobExists>()("JobExists", { id: Schema.String }) {
+  override get message(): string {
+    return `a job with id ${this.id} exists already`
+  }
+}
+
+/**
+ * How a process registers the jobs its code declares.
+ *
+ * @since 0.1.0
+ */
+export interface RegisterOptions {
+  /**
+   * The declaring code's version. During a rolling deploy old and new
+   * processes both register: a stored code job is replaced only by a
+   * declaration of an equal or higher version, so the newer one wins and stays.
+   */
+  readonly version: number
+  /** What happens to stored code jobs of a lower version that this code no longer declares. */
+  readonly orphans: "keep" | "pause" | "remove"
+}
+
+/**
+ * What `register` did.
+ *
+ * @since 0.1.0
+ */
+export interface RegisterReport {
+  readonly inserted: ReadonlyArray<string>
+  readonly updated: ReadonlyArray<string>
+  readonly unchanged: ReadonlyArray<string>
+  /** Declarations ignored because a newer version is stored. */
+  readonly superseded: ReadonlyArray<string>
+  readonly orphaned: ReadonlyArray<string>
+}
+
+/**
+ * What a claim asks for.
+ *
+ * @since 0.1.0
+ */
+export interface ClaimRequest {
+  readonly node: string
+  /** Only jobs of these tasks are claimed: a process never claims what it cannot run. */
+  readonly tasks: ReadonlyArray<string>
+  readonly limit: number
+  readonly leaseMs: number
+}
+
+/**
+ * What a claim did: the runs this node must now execute, and the fires it
+ * settled without running (missed, coalesced, skipped) so they can be reported.
+ *
+ * @since 0.1.0
+ */
+export interface ClaimResult {
+  readonly runs: ReadonlyArray<Run.Claimed>
+  readonly settled: ReadonlyArray<Run.RunRecord>
+}
+
+/**
+ * A run lease held by a node.
+ *
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly id: string
+  readonly token: string
+}
+
+/**
+ * Which history to list: newest fire first.
+ *
+ * @since 0.1.0
+ */
+export interface HistoryQuery {
+  readonly jobId?: string | undefined
+  readonly states?: ReadonlyArray<Run.State> | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * How long finished run records are kept. Pending and running runs are never pruned.
+ *
+ * @since 0.1.0
+ */
+export interface Retention {
+  readonly maxAgeMs?: number | undefined
+  readonly maxPerJob?: number | undefined
+}
+
+/**
+ * The store service.
+ *
+ * @since 0.1.0
+ */
+export class JobStore extends Context.Service<JobStore, {
+  /** The store's clock (epoch ms). The database clock decides what is due. */
+  readonly now: Effect.Effect<number, StoreError>
+  /** Idempotent upsert of code-declared jobs (see `RegisterOptions`). */
+  readonly register: (
+    jobs: ReadonlyArray<Job.Job>,
+    options: RegisterOptions
+  ) => Effect.Effect<RegisterReport, StoreError>
+  readonly add: (job: Job.Job) => Effect.Effect<StoredJob, StoreError | JobExists>
+  /** Replaces a job's definition; a changed trigger recomputes the next fire. */
+  readonly update: (job: Job.Job) => Effect.Effect<StoredJob, StoreError | JobNotFound>
+  readonly setPaused: (id: string, paused: boolean) => Effect.Effect<StoredJob, StoreError | JobNotFound>
+  /** Removes a job; its pending runs are cancelled, running ones finish. Returns whether it existed. */
+  readonly remove: (id: string) => Effect.Effect<boolean, StoreError>
+  readonly get: (id: string) => Effect.Effect<Option.Option<StoredJob>, StoreError>
+  readonly list: Effect.Effect<ReadonlyArray<StoredJob>, StoreError>
+  /** Adds a manual fire at the store's now (optionally with another payload), claimable at once. */
+  readonly triggerNow: (
+    id: string,
+    payload?: Job.Job["payload"]
+  ) => Effect.Effect<Run.RunRecord, StoreError | JobNotFound>
+  /**
+   * Materialises due fires of due jobs (applying misfire policies) and claims
+   * pending runs (applying overlap policies, cluster-wide), atomically per job:
+   * each `(job, fire time)` is claimed at most once however claims race.
+   */
+  readonly claim: (request: ClaimRequest) => Effect.Effect<ClaimResult, StoreError>
+  /** The earliest instant something of these tasks becomes claimable, if any. */
+  readonly nextWake: (tasks: ReadonlyArray<string>) => Effect.Effect<Option.Option<number>, StoreError>
+  /** Records outcomes. Returns, per outcome, whether it was accepted: a stale token is refused. */
+  readonly finish: (outcomes: ReadonlyArray<Run.Outcome>) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
+  /** Renews this node's leases; returns the ids of the runs it no longer holds. */
+  readonly renew: (
+    node: string,
+    leases: ReadonlyArray<Lease>,
+    leaseMs: number
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** Applies the lost-run policy to running runs whose lease expired. */
+  readonly reap: Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
+  readonly history: (query: HistoryQuery) => Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
+  /** Deletes finished records beyond retention; returns how many. */
+  readonly prune: (retention: Retention) => Effect.Effect<number, StoreError>
+  /**
+   * Wake-ups: emits when another process changed something this one may need
+   * to act on (a job added or triggered, a slot freed). Best effort: the
+   * scheduler also polls.
+   */
+  readonly changes: Stream.Stream<void, StoreError>
+}>()("steadfast/JobStore") {}

@@ -1,0 +1,110 @@
+/**
+ * A run is one fire of a job: `(jobId, fireTime)` is its unique key.
+ *
+ * Every fire leaves a record, including the ones that did not run (skipped for
+ * overlap, missed, coalesced into another), so "did the 03:00 run happen, and
+ * if not, why?" always has an answer in `Scheduler.history`.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import * as Job from "./Job.ts"
+
+/**
+ * The life of a run:
+ * `pending` → `running` → `succeeded` | `failed` | `timed-out` | `lost`;
+ * fires that never run end as `skipped` (overlap limit), `missed` (misfire
+ * policy), `coalesced` (merged into another fire's run) or `cancelled`
+ * (their job was removed before they started).
+ *
+ * @since 0.1.0
+ */
+export const State = Schema.Literals([
+  "pending",
+  "running",
+  "succeeded",
+  "failed",
+  "timed-out",
+  "lost",
+  "skipped",
+  "missed",
+  "coalesced",
+  "cancelled"
+])
+export type State = typeof State.Type
+
+/**
+ * States a run never leaves.
+ *
+ * @since 0.1.0
+ */
+export const finalStates: ReadonlySet<State> = new Set<State>([
+  "succeeded",
+  "failed",
+  "timed-out",
+  "lost",
+  "skipped",
+  "missed",
+  "coalesced",
+  "cancelled"
+])
+
+/**
+ * The record of one fire.
+ *
+ * @since 0.1.0
+ */
+export const RunRecord = Schema.Struct({
+  id: Schema.String,
+  jobId: Schema.String,
+  /** Nominal fire time (epoch ms): the dedup key handed to the handler. */
+  fireTime: Schema.Number,
+  /** When it became due: fire time plus the job's deterministic jitter. */
+  dueAt: Schema.Number,
+  state: State,
+  attempt: Schema.Int,
+  node: Schema.NullOr(Schema.String),
+  startedAt: Schema.NullOr(Schema.Number),
+  endedAt: Schema.NullOr(Schema.Number),
+  error: Schema.NullOr(Schema.String),
+  /** Why it ended as it did when that is not obvious ("coalesced into 1700000000000", "overlap limit 1"). */
+  note: Schema.NullOr(Schema.String),
+  /** Started by `triggerNow` rather than by the trigger. */
+  manual: Schema.Boolean
+})
+export type RunRecord = typeof RunRecord.Type
+
+/**
+ * A run this node has claimed and must execute: the run plus the part of its
+ * job the executor needs, so no second read is needed.
+ *
+ * @since 0.1.0
+ */
+export interface Claimed {
+  readonly id: string
+  readonly jobId: string
+  readonly fireTime: number
+  readonly dueAt: number
+  readonly attempt: number
+  /** Fencing token: every write about this run must carry it. */
+  readonly token: string
+  readonly task: string
+  readonly payload: Schema.Json
+  readonly retry: Job.RetryPolicy
+  readonly timeout: number | null
+  readonly startedAt: number
+}
+
+/**
+ * How an executed run ended.
+ *
+ * @since 0.1.0
+ */
+export interface Outcome {
+  readonly id: string
+  readonly token: string
+  readonly state: "succeeded" | "failed" | "timed-out"
+  readonly attempt: number
+  readonly error: string | null
+  readonly endedAt: number
+}

@@ -1,0 +1,62 @@
+/**
+ * The one error every store backend fails with.
+ *
+ * A store operation fails for reasons a caller can act on in two ways only:
+ * retry it (the database went away, a deadlock, a serialization conflict) or
+ * give up and report it (a syntax error, a violated constraint). Backends
+ * classify their native errors into this shape so the runtime's retry
+ * policies (`StoreRetry`) never have to know which database is underneath.
+ *
+ * @since 0.1.0
+ */
+import { Predicate, Schema } from "effect"
+
+/**
+ * A store operation failed.
+ *
+ * `reason` names the backend's classification (for PostgreSQL the `SqlError`
+ * reason tag or the SQLSTATE), `retryable` says whether trying again may
+ * succeed.
+ *
+ * @example
+ * ```ts
+ * import { StoreError } from "steadfast"
+ *
+ * const error = new StoreError.StoreError({
+ *   operation: "claim",
+ *   reason: "ConnectionError",
+ *   retryable: true,
+ *   cause: new Error("ECONNREFUSED")
+ * })
+ * console.log(error.retryable) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  reason: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.Defect()
+}) {
+  override get message(): string {
+    const detail = Predicate.hasProperty(this.cause, "message") && typeof this.cause.message === "string"
+      ? `: ${this.cause.message}`
+      : ""
+    return `store operation ${this.operation} failed (${this.reason}${this.retryable ? ", retryable" : ""})${detail}`
+  }
+}
+
+/**
+ * Whether a value is a `StoreError` that may succeed when retried.
+ *
+ * @example
+ * ```ts
+ * import { StoreError } from "steadfast"
+ *
+ * StoreError.isRetryable(new Error("boom")) // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isRetryable = (u: unknown): boolean => u instanceof StoreError && u.retryable

@@ -1,0 +1,118 @@
+/**
+ * A task is code: a name, a payload `Schema` and a handler.
+ *
+ * Every process registers the tasks it can run; jobs (data, see `Job`) name a
+ * task and carry its payload in encoded (JSON) form. The handler receives the
+ * decoded payload and a `RunContext` whose `fireTime` is the run's dedup key:
+ * with at-least-once jobs a handler may see the same fire twice, and can use
+ * it to make its side effect idempotent.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+
+/**
+ * What a handler knows about the run it executes.
+ *
+ * @since 0.1.0
+ */
+export interface RunContext {
+  readonly jobId: string
+  /** The nominal fire time (epoch ms): with `jobId`, the run's unique key. */
+  readonly fireTime: number
+  /** 1 for the first attempt, incremented by retries and by lease take-overs. */
+  readonly attempt: number
+  /** The node (process) running it. */
+  readonly node: string
+}
+
+/**
+ * A payload did not match its task's schema.
+ *
+ * @since 0.1.0
+ */
+export class InvalidPayload extends Schema.TaggedError<InvalidPayload>()("InvalidPayload", {
+  task: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `payload for task ${this.task} is invalid: ${this.issue}`
+  }
+}
+
+const TypeId = "~steadfast/Task" as const
+
+/**
+ * A registered unit of code. `Encoded` is the JSON shape of its payload (what
+ * a job stores), `R` what its handler needs from the environment.
+ *
+ * @since 0.1.0
+ */
+export interface Task<in out Encoded = unknown, out R = never> {
+  readonly [TypeId]: { readonly _Encoded: (_: Encoded) => Encoded }
+  readonly name: string
+  /** Decodes and checks a payload without running anything. */
+  readonly validate: (encoded: unknown) => Effect.Effect<void, InvalidPayload>
+  /** Decodes the payload and runs the handler; the handler's own failure is `unknown` to the runtime. */
+  readonly execute: (encoded: unknown, context: RunContext) => Effect.Effect<void, unknown, R>
+}
+
+/**
+ * A task of any payload, as the scheduler holds them.
+ *
+ * @since 0.1.0
+ */
+export type Any<R = never> = Task<never, R> | Task<unknown, R>
+
+/**
+ * Defines a task.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "steadfast"
+ *
+ * export const syncDevice = Task.make(
+ *   "syncDevice",
+ *   Schema.Struct({ deviceId: Schema.String }),
+ *   ({ deviceId }, { fireTime }) => Effect.log(`sync ${deviceId} for fire ${fireTime}`)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = <A, I, E, R>(
+  name: string,
+  payload: Schema.Codec<A, I>,
+  handler: (payload: A, context: RunContext) => Effect.Effect<void, E, R>
+): Task<I, R> => {
+  const decode = Schema.decodeUnknownEffect(payload)
+  const decodePayload = (encoded: unknown) =>
+    decode(encoded).pipe(
+      Effect.mapError((error) => new InvalidPayload({ task: name, issue: error.message }))
+    )
+  return {
+    [TypeId]: { _Encoded: (_) => _ },
+    name,
+    validate: (encoded) => Effect.asVoid(decodePayload(encoded)),
+    execute: (encoded, context) => Effect.flatMap(decodePayload(encoded), (decoded) => handler(decoded, context))
+  }
+}
+
+/**
+ * A task without a payload (its jobs carry `null`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "steadfast"
+ *
+ * export const cleanup = Task.unit("cleanup", () => Effect.log("cleaning up"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const unit = <E, R>(
+  name: string,
+  handler: (context: RunContext) => Effect.Effect<void, E, R>
+): Task<null, R> => make(name, Schema.Null, (_, context) => handler(context))

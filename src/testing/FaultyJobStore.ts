@@ -1,0 +1,194 @@
+/**
+ * A store that fails on purpose: wraps any `JobStore` and injects faults into
+ * chosen operations, with the same error values a real store produces.
+ *
+ * A fault plan is a pure function of the operation, how many times it has
+ * been called, and the store's clock; helpers build the common plans (the
+ * n-th call, every call in a time window, a generated sequence). A fault can
+ * strike before the operation (nothing happens, like a transaction rolled
+ * back), after it (it happened, but the answer was lost, like a connection
+ * dropped during commit), or as a defect.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer, Stream } from "effect"
+import { JobStore } from "../JobStore.ts"
+import { StoreError } from "../StoreError.ts"
+
+/**
+ * The store operations a plan can target.
+ *
+ * @since 0.1.0
+ */
+export type Operation =
+  | "now"
+  | "register"
+  | "add"
+  | "update"
+  | "setPaused"
+  | "remove"
+  | "get"
+  | "list"
+  | "triggerNow"
+  | "claim"
+  | "nextWake"
+  | "finish"
+  | "renew"
+  | "reap"
+  | "history"
+  | "prune"
+  | "changes"
+
+/**
+ * What happens to one call.
+ *
+ * @since 0.1.0
+ */
+export type Fault =
+  | { readonly _tag: "Fail"; readonly error: StoreError }
+  | { readonly _tag: "FailAfter"; readonly error: StoreError }
+  | { readonly _tag: "Die"; readonly defect: unknown }
+
+/**
+ * Decides, per call, whether to inject a fault. `call` counts calls of that
+ * operation from 1; `now` is the wrapped store's clock (epoch ms).
+ *
+ * @since 0.1.0
+ */
+export type Plan = (operation: Operation, call: number, now: number) => Fault | undefined
+
+/**
+ * A retryable error like a dropped connection.
+ *
+ * @example
+ * ```ts
+ * import { FaultyJobStore } from "steadfast/testing"
+ *
+ * const error = FaultyJobStore.connectionLost("claim")
+ * error.retryable // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const connectionLost = (operation: string): StoreError =>
+  new StoreError({ operation, reason: "ConnectionError", retryable: true, cause: new Error("connection lost (injected)") })
+
+/**
+ * A fatal (not retryable) error like a failed constraint.
+ *
+ * @since 0.1.0
+ */
+export const fatal = (operation: string): StoreError =>
+  new StoreError({ operation, reason: "ConstraintError", retryable: false, cause: new Error("constraint violated (injected)") })
+
+/**
+ * Fails the n-th call of an operation (before it takes effect).
+ *
+ * @example
+ * ```ts
+ * import { FaultyJobStore } from "steadfast/testing"
+ *
+ * const plan = FaultyJobStore.nthCall("claim", 2)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const nthCall = (
+  target: Operation,
+  n: number,
+  fault: (operation: Operation) => Fault = (operation) => ({ _tag: "Fail", error: connectionLost(operation) })
+): Plan =>
+(operation, call) => operation === target && call === n ? fault(operation) : undefined
+
+/**
+ * Fails every call (of the given operations, or all) while the store's clock
+ * is within `[from, until)`: an outage.
+ *
+ * @since 0.1.0
+ */
+export const during = (
+  from: number,
+  until: number,
+  operations?: ReadonlyArray<Operation>
+): Plan =>
+(operation, _call, now) =>
+  now >= from && now < until && operation !== "now" && (operations === undefined || operations.includes(operation))
+    ? { _tag: "Fail", error: connectionLost(operation) }
+    : undefined
+
+/**
+ * Combines plans: the first that injects a fault wins.
+ *
+ * @since 0.1.0
+ */
+export const combine = (...plans: ReadonlyArray<Plan>): Plan => (operation, call, now) => {
+  for (const plan of plans) {
+    const fault = plan(operation, call, now)
+    if (fault !== undefined) return fault
+  }
+  return undefined
+}
+
+/**
+ * Wraps a store so that `plan` decides which calls fail.
+ *
+ * @since 0.1.0
+ */
+export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"] => {
+  const calls = new Map<Operation, number>()
+  const inject = <A, E>(operation: Operation, effect: Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
+    Effect.gen(function*() {
+      const call = (calls.get(operation) ?? 0) + 1
+      calls.set(operation, call)
+      const now = operation === "now" ? 0 : yield* Effect.orDie(store.now)
+      const fault = plan(operation, call, now)
+      if (fault === undefined) return yield* effect
+      switch (fault._tag) {
+        case "Fail":
+          return yield* fault.error
+        case "Die":
+          return yield* Effect.die(fault.defect)
+        case "FailAfter":
+          yield* effect
+          return yield* fault.error
+      }
+    })
+  return JobStore.of({
+    now: inject("now", store.now),
+    register: (jobs, options) => inject("register", store.register(jobs, options)),
+    add: (job) => inject("add", store.add(job)),
+    update: (job) => inject("update", store.update(job)),
+    setPaused: (id, paused) => inject("setPaused", store.setPaused(id, paused)),
+    remove: (id) => inject("remove", store.remove(id)),
+    get: (id) => inject("get", store.get(id)),
+    list: inject("list", store.list),
+    triggerNow: (id, payload) => inject("triggerNow", store.triggerNow(id, payload)),
+    claim: (request) => inject("claim", store.claim(request)),
+    nextWake: (tasks) => inject("nextWake", store.nextWake(tasks)),
+    finish: (outcomes) => inject("finish", store.finish(outcomes)),
+    renew: (node, leases, leaseMs) => inject("renew", store.renew(node, leases, leaseMs)),
+    reap: inject("reap", store.reap),
+    history: (query) => inject("history", store.history(query)),
+    prune: (retention) => inject("prune", store.prune(retention)),
+    changes: Stream.unwrap(Effect.as(inject("changes", Effect.void), store.changes))
+  })
+}
+
+/**
+ * Wraps the `JobStore` below it.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { MemoryJobStore } from "steadfast"
+ * import { FaultyJobStore } from "steadfast/testing"
+ *
+ * const store = FaultyJobStore.layer(FaultyJobStore.nthCall("claim", 3)).pipe(Layer.provide(MemoryJobStore.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (plan: Plan): Layer.Layer<JobStore, never, JobStore> =>
+  Layer.effect(JobStore, Effect.gen(function*() {
+    return wrap(yield* JobStore, plan)
+  }))

@@ -1,0 +1,386 @@
+/**
+ * The store contract, as a suite any store Layer must pass.
+ *
+ * `MemoryJobStore` and `PgJobStore` run this very suite. Each test uses its own
+ * task names and job ids, so backends may share one database between tests;
+ * times are taken from the store's own clock, and `elapse` lets a backend say
+ * how time passes (TestClock for memory, real waiting for PostgreSQL).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option, Schema } from "effect"
+import * as Job from "../src/Job.ts"
+import { JobStore } from "../src/JobStore.ts"
+import type * as Run from "../src/Run.ts"
+import * as Task from "../src/Task.ts"
+import * as Trigger from "../src/Trigger.ts"
+
+export interface ContractOptions {
+  /** Lets store time pass by `ms` (TestClock.adjust, or a real wait). */
+  readonly elapse: (ms: number) => Effect.Effect<void>
+}
+
+let counter = 0
+const unique = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`
+
+const taskNamed = (name: string) => Task.make(name, Schema.Unknown, () => Effect.void)
+
+const oneOff = (task: string, id: string, at: number, options: Partial<Job.Options<unknown>> = {}): Job.Job =>
+  Job.make(taskNamed(task), { id, payload: { id }, trigger: Trigger.once(at), ...options })
+
+const outcome = (run: Run.Claimed, state: Run.Outcome["state"] = "succeeded", endedAt = run.startedAt + 1): Run.Outcome => ({
+  id: run.id,
+  token: run.token,
+  state,
+  attempt: run.attempt,
+  error: state === "succeeded" ? null : "boom",
+  endedAt
+})
+
+export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, options: ContractOptions): void => {
+  const test = (title: string, body: Effect.Effect<void, unknown, JobStore>) =>
+    it.effect(title, () => Effect.provide(body, layer), 30_000)
+
+  describe(`JobStore contract: ${name}`, () => {
+    test(
+      "register is idempotent: registering the same jobs twice is not an error and stores each once",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const now = yield* store.now
+        const jobs = [oneOff(task, unique("a"), now + 60_000), oneOff(task, unique("b"), now + 60_000)]
+        const first = yield* store.register(jobs, { version: 1, orphans: "keep" })
+        const second = yield* store.register(jobs, { version: 1, orphans: "keep" })
+        assert.deepStrictEqual([...first.inserted].sort(), jobs.map((j) => j.id).sort())
+        assert.deepStrictEqual([...second.unchanged].sort(), jobs.map((j) => j.id).sort())
+        assert.strictEqual(second.inserted.length + second.updated.length, 0)
+        const listed = (yield* store.list).filter((j) => j.task === task)
+        assert.strictEqual(listed.length, 2)
+      })
+    )
+
+    test(
+      "a changed trigger replaces the stored one and recomputes the next fire",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.register([oneOff(task, id, now + 60_000)], { version: 1, orphans: "keep" })
+        const report = yield* store.register([oneOff(task, id, now + 120_000)], { version: 1, orphans: "keep" })
+        assert.deepStrictEqual(report.updated, [id])
+        const stored = Option.getOrThrow(yield* store.get(id))
+        assert.deepStrictEqual(stored.trigger, Trigger.once(now + 120_000))
+        assert.strictEqual(stored.nextFire, now + 120_000)
+      })
+    )
+
+    test(
+      "versions: an older declaration never replaces a newer one; orphans of older versions follow the policy",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [kept, paused, dynamic] = [unique("kept"), unique("orphan"), unique("dynamic")]
+        const now = yield* store.now
+        yield* store.add(oneOff(task, dynamic, now + 60_000))
+        yield* store.register([oneOff(task, kept, now + 60_000), oneOff(task, paused, now + 60_000)], {
+          version: 1,
+          orphans: "keep"
+        })
+        const newer = yield* store.register([oneOff(task, kept, now + 90_000)], { version: 2, orphans: "pause" })
+        assert.deepStrictEqual(newer.updated, [kept])
+        assert.isTrue(newer.orphaned.includes(paused))
+        assert.isFalse(newer.orphaned.includes(dynamic))
+        assert.isTrue(Option.getOrThrow(yield* store.get(paused)).paused)
+        assert.isFalse(Option.getOrThrow(yield* store.get(dynamic)).paused)
+        // The old version starting again (rolling deploy) does not flap the definition back.
+        const older = yield* store.register([oneOff(task, kept, now + 60_000), oneOff(task, paused, now + 60_000)], {
+          version: 1,
+          orphans: "keep"
+        })
+        assert.deepStrictEqual(older.superseded, [kept])
+        assert.deepStrictEqual(Option.getOrThrow(yield* store.get(kept)).trigger, Trigger.once(now + 90_000))
+        yield* store.register([oneOff(task, kept, now + 90_000)], { version: 3, orphans: "remove" })
+        assert.isTrue(Option.isNone(yield* store.get(paused)))
+      })
+    )
+
+    test(
+      "a runtime pause survives a restart's register",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.register([oneOff(task, id, now + 60_000)], { version: 1, orphans: "keep" })
+        yield* store.setPaused(id, true)
+        yield* store.register([oneOff(task, id, now + 70_000)], { version: 1, orphans: "keep" })
+        assert.isTrue(Option.getOrThrow(yield* store.get(id)).paused)
+      })
+    )
+
+    test(
+      "claims a due fire once: a second claim gets nothing, and the job has no next fire",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(oneOff(task, id, now - 10))
+        const first = yield* store.claim({ node: "n1", tasks: [task], limit: 10, leaseMs: 30_000 })
+        const second = yield* store.claim({ node: "n2", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(first.runs.length, 1)
+        assert.strictEqual(first.runs[0]!.jobId, id)
+        assert.strictEqual(first.runs[0]!.fireTime, now - 10)
+        assert.deepStrictEqual(first.runs[0]!.payload, { id })
+        assert.strictEqual(second.runs.length, 0)
+        assert.isNull(Option.getOrThrow(yield* store.get(id)).nextFire)
+      })
+    )
+
+    test(
+      "racing claims: each (job, fire time) is claimed at most once",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const now = yield* store.now
+        const ids = Array.from({ length: 40 }, () => unique("job"))
+        yield* store.register(ids.map((id) => oneOff(task, id, now - 5)), { version: 1, orphans: "keep" })
+        const results = yield* Effect.all(
+          Array.from({ length: 8 }, (_, i) => store.claim({ node: `n${i}`, tasks: [task], limit: 7, leaseMs: 30_000 })),
+          { concurrency: "unbounded" }
+        )
+        const rest = yield* store.claim({ node: "late", tasks: [task], limit: 100, leaseMs: 30_000 })
+        const claimed = [...results.flatMap((r) => r.runs), ...rest.runs]
+        assert.strictEqual(claimed.length, 40)
+        assert.strictEqual(new Set(claimed.map((r) => `${r.jobId}|${r.fireTime}`)).size, 40)
+        assert.strictEqual(new Set(claimed.map((r) => r.id)).size, 40)
+      })
+    )
+
+    test(
+      "claims only jobs of the tasks the claimer knows",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const [known, unknown] = [unique("known"), unique("unknown")]
+        const now = yield* store.now
+        yield* store.add(oneOff(unknown, unique("job"), now - 5))
+        const none = yield* store.claim({ node: "n", tasks: [known], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(none.runs.length, 0)
+        const some = yield* store.claim({ node: "n", tasks: [unknown], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(some.runs.length, 1)
+      })
+    )
+
+    test(
+      "misfire: a fire later than its grace is recorded missed under Skip and run under Coalesce",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [skip, coalesce] = [unique("skip"), unique("coalesce")]
+        const now = yield* store.now
+        yield* store.add(oneOff(task, skip, now - 120_000, { misfire: { grace: 60_000, then: { _tag: "Skip" } } }))
+        yield* store.add(oneOff(task, coalesce, now - 120_000, { misfire: { grace: 60_000 } }))
+        const result = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(result.runs.map((r) => r.jobId), [coalesce])
+        assert.deepStrictEqual(result.settled.map((r) => [r.jobId, r.state]), [[skip, "missed"]])
+        const history = yield* store.history({ jobId: skip })
+        assert.deepStrictEqual(history.map((r) => r.state), ["missed"])
+      })
+    )
+
+    test(
+      "overlap: with max 1 and skip, a fire that finds a run in progress is recorded skipped",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(
+          Job.make(taskNamed(task), {
+            id,
+            payload: null,
+            trigger: Trigger.every(200, { anchor: now }),
+            overlap: { max: 1, onLimit: "skip" },
+            misfire: { grace: 600_000 }
+          })
+        )
+        yield* options.elapse(250)
+        const first = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(first.runs.length, 1)
+        yield* options.elapse(250)
+        const second = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(second.runs.length, 0)
+        assert.isTrue(second.settled.length >= 1)
+        assert.isTrue(second.settled.every((r) => r.state === "skipped"))
+        const running = yield* store.history({ jobId: id, states: ["running"] })
+        assert.strictEqual(running.length, 1)
+      })
+    )
+
+    test(
+      "overlap: with max 1 and wait, the next fire stays pending until the running one finishes",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(
+          Job.make(taskNamed(task), {
+            id,
+            payload: null,
+            trigger: Trigger.every(200, { anchor: now }),
+            overlap: { max: 1, onLimit: "wait" },
+            misfire: { grace: 600_000 }
+          })
+        )
+        yield* options.elapse(250)
+        const first = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(first.runs.length, 1)
+        yield* options.elapse(250)
+        const blocked = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(blocked.runs.length, 0)
+        assert.isTrue((yield* store.history({ jobId: id, states: ["pending"] })).length >= 1)
+        yield* store.finish([outcome(first.runs[0]!)])
+        const next = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(next.runs.length, 1)
+        assert.isTrue(next.runs[0]!.fireTime > first.runs[0]!.fireTime)
+      })
+    )
+
+    test(
+      "finish is fenced: the holder's token is accepted once, a wrong or repeated token is refused",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const now = yield* store.now
+        yield* store.add(oneOff(task, unique("job"), now - 1))
+        const [run] = (yield* store.claim({ node: "n", tasks: [task], limit: 1, leaseMs: 30_000 })).runs
+        assert.deepStrictEqual(yield* store.finish([{ ...outcome(run!), token: "forged" }]), [false])
+        assert.deepStrictEqual(yield* store.finish([outcome(run!, "failed")]), [true])
+        assert.deepStrictEqual(yield* store.finish([outcome(run!)]), [false])
+        const [record] = yield* store.history({ jobId: run!.jobId })
+        assert.strictEqual(record!.state, "failed")
+        assert.strictEqual(record!.error, "boom")
+        assert.strictEqual(record!.node, "n")
+      })
+    )
+
+    test(
+      "leases: renew keeps a held lease; an expired lease is reaped as lost (record) or pending again (retry)",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [recorded, retried] = [unique("record"), unique("retry")]
+        const now = yield* store.now
+        yield* store.add(oneOff(task, recorded, now - 1, { onLost: "record" }))
+        yield* store.add(oneOff(task, retried, now - 1, { onLost: "retry" }))
+        const { runs } = yield* store.claim({ node: "dead", tasks: [task], limit: 10, leaseMs: 50 })
+        assert.strictEqual(runs.length, 2)
+        assert.deepStrictEqual(yield* store.renew("dead", runs.map((r) => ({ id: r.id, token: r.token })), 50), [])
+        assert.deepStrictEqual(yield* store.renew("other", [{ id: runs[0]!.id, token: runs[0]!.token }], 50), [
+          runs[0]!.id
+        ])
+        yield* options.elapse(120)
+        const reaped = yield* store.reap
+        const states = new Map(reaped.filter((r) => r.jobId === recorded || r.jobId === retried).map((r) => [r.jobId, r]))
+        assert.strictEqual(states.get(recorded)?.state, "lost")
+        assert.strictEqual(states.get(retried)?.state, "pending")
+        assert.strictEqual(states.get(retried)?.attempt, 2)
+        const again = yield* store.claim({ node: "alive", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(again.runs.map((r) => [r.jobId, r.attempt]), [[retried, 2]])
+        const stale = runs.find((r) => r.jobId === retried)!
+        assert.strictEqual(again.runs[0]!.fireTime, stale.fireTime)
+        // The dead node comes back: its outcome must not overwrite the take-over.
+        assert.deepStrictEqual(yield* store.finish([outcome(stale)]), [false])
+        assert.deepStrictEqual(yield* store.renew("dead", [{ id: stale.id, token: stale.token }], 50), [stale.id])
+        assert.deepStrictEqual(yield* store.finish([outcome(again.runs[0]!)]), [true])
+      })
+    )
+
+    test(
+      "triggerNow adds a manual run claimable at once, with an optional payload",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(oneOff(task, id, now + 3_600_000))
+        const record = yield* store.triggerNow(id, { custom: true })
+        assert.isTrue(record.manual)
+        assert.strictEqual(record.state, "pending")
+        const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(runs.map((r) => r.payload), [{ custom: true }])
+        const missing = yield* Effect.flip(store.triggerNow(unique("nope")))
+        assert.strictEqual(missing._tag, "JobNotFound")
+      })
+    )
+
+    test(
+      "dynamic operations: add twice fails, update/pause of an unknown job fails, pause stops claims, remove cancels pending",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        const job = oneOff(task, id, now - 1)
+        yield* store.add(job)
+        assert.strictEqual((yield* Effect.flip(store.add(job)))._tag, "JobExists")
+        assert.strictEqual((yield* Effect.flip(store.update({ ...job, id: unique("nope") })))._tag, "JobNotFound")
+        assert.strictEqual((yield* Effect.flip(store.setPaused(unique("nope"), true)))._tag, "JobNotFound")
+        yield* store.setPaused(id, true)
+        assert.strictEqual((yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })).runs.length, 0)
+        assert.isTrue(Option.isNone(yield* store.nextWake([task])))
+        yield* store.setPaused(id, false)
+        assert.isTrue(Option.isSome(yield* store.nextWake([task])))
+        yield* store.triggerNow(id)
+        yield* store.setPaused(id, true)
+        assert.isTrue(yield* store.remove(id))
+        assert.isFalse(yield* store.remove(id))
+        const states = (yield* store.history({ jobId: id })).map((r) => r.state)
+        assert.deepStrictEqual(states, ["cancelled"])
+      })
+    )
+
+    test(
+      "nextWake is the earliest due instant among known, unpaused jobs",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const now = yield* store.now
+        yield* store.add(oneOff(task, unique("late"), now + 90_000))
+        yield* store.add(oneOff(task, unique("soon"), now + 30_000))
+        assert.deepStrictEqual(yield* store.nextWake([task]), Option.some(now + 30_000))
+        assert.isTrue(Option.isNone(yield* store.nextWake([unique("other")])))
+      })
+    )
+
+    test(
+      "history lists every fire newest first; prune keeps the newest per job and drops old records",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(oneOff(task, id, now + 3_600_000))
+        for (let i = 0; i < 5; i++) {
+          yield* store.triggerNow(id)
+          const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+          yield* store.finish(runs.map((r) => outcome(r)))
+          yield* options.elapse(5)
+        }
+        const all = yield* store.history({ jobId: id })
+        assert.strictEqual(all.length, 5)
+        assert.isTrue(all.every((r, i) => i === 0 || all[i - 1]!.fireTime > r.fireTime))
+        assert.isTrue(all.every((r) => r.state === "succeeded" && r.startedAt !== null && r.endedAt !== null))
+        assert.strictEqual((yield* store.history({ jobId: id, limit: 2 })).length, 2)
+        assert.strictEqual((yield* store.history({ jobId: id, states: ["failed"] })).length, 0)
+        yield* store.prune({ maxPerJob: 3 })
+        const kept = yield* store.history({ jobId: id })
+        assert.deepStrictEqual(kept.map((r) => r.id), all.slice(0, 3).map((r) => r.id))
+        yield* options.elapse(50)
+        yield* store.prune({ maxAgeMs: 20 })
+        assert.strictEqual((yield* store.history({ jobId: id })).length, 0)
+      })
+    )
+  })
+}
