@@ -11,13 +11,15 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Fiber, FiberMap, Option, Queue, Schedule, Schema, Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, FiberMap, Option, Queue, Schedule, Schema, Scope } from "effect"
 import { Event } from "./Event.ts"
 import * as Job from "./Job.ts"
 import type { Lease } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
 import * as Supervisor from "./Supervisor.ts"
 import type * as Task from "./Task.ts"
+
+const RunDone = Symbol.for("steadfast/Executor/RunDone")
 
 class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", { timeoutMs: Schema.Number }) {}
 
@@ -71,7 +73,7 @@ export interface Executor {
 export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Scope.Scope> =>
   Effect.gen(function*() {
     const held = new Map<string, Held>()
-    const mailboxes = new Map<string, Array<Run.Claimed>>()
+    const mailboxes = new Map<string, Queue.Queue<Run.Claimed | typeof RunDone>>()
     const runs = yield* FiberMap.make<string, void, never>()
     const actors = yield* FiberMap.make<string, void, never>()
     const outcomes = yield* Queue.unbounded<Held>()
@@ -149,32 +151,55 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         )
       )
 
-    // The job's actor: starts its job's runs and lives while any is in progress.
-    const actor = (jobId: string): Effect.Effect<void> =>
+    // The job's actor: starts its job's runs as they arrive and lives while any
+    // is in progress. It decides to end and leaves the map in one synchronous
+    // step, so a run submitted afterwards simply starts a new actor.
+    const actorLoop = (jobId: string, mailbox: Queue.Queue<Run.Claimed | typeof RunDone>): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const fibers: Array<Fiber.Fiber<void, never>> = []
+        let active = 0
         while (true) {
-          const mailbox = mailboxes.get(jobId)
-          const next = mailbox?.shift()
-          if (next === undefined) break
-          fibers.push(yield* FiberMap.run(runs, next.id, execute(next)))
+          if (active === 0 && Queue.sizeUnsafe(mailbox) === 0) {
+            mailboxes.delete(jobId)
+            return
+          }
+          const message = yield* Queue.take(mailbox)
+          if (message === RunDone) {
+            active--
+          } else {
+            active++
+            yield* FiberMap.run(runs, message.id, Effect.ensuring(execute(message), Queue.offer(mailbox, RunDone)))
+          }
         }
-        mailboxes.delete(jobId)
-        yield* Fiber.awaitAll(fibers)
       })
+
+    // An actor that fails (a bug here, not in a handler: those end on their run)
+    // is reported and started again on the same mailbox; its runs keep running.
+    const actor = (jobId: string, mailbox: Queue.Queue<Run.Claimed | typeof RunDone>): Effect.Effect<void> =>
+      actorLoop(jobId, mailbox).pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            yield* options.publish(Event.LoopFailed({ loop: `actor:${jobId}`, error: causeText(cause), at }))
+            yield* options.publish(Event.LoopRestarted({ loop: `actor:${jobId}`, restarts: 1, at }))
+            return yield* actor(jobId, mailbox)
+          })
+        )
+      )
 
     const submit = (claimed: ReadonlyArray<Run.Claimed>) =>
       Effect.gen(function*() {
         for (const run of claimed) {
           const mailbox = mailboxes.get(run.jobId)
           if (mailbox !== undefined) {
-            mailbox.push(run)
+            Queue.offerUnsafe(mailbox, run)
             continue
           }
-          mailboxes.set(run.jobId, [run])
-          if (!(yield* FiberMap.has(actors, run.jobId))) {
-            yield* FiberMap.run(actors, run.jobId, actor(run.jobId), { onlyIfMissing: true })
-          }
+          // The first message goes in before the actor starts, or it would see
+          // an empty mailbox and end at once.
+          const fresh = yield* Queue.unbounded<Run.Claimed | typeof RunDone>()
+          Queue.offerUnsafe(fresh, run)
+          mailboxes.set(run.jobId, fresh)
+          yield* FiberMap.run(actors, run.jobId, actor(run.jobId, fresh))
         }
       })
 
@@ -230,7 +255,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
 
     const drain = (graceMs: number) =>
       Effect.gen(function*() {
-        const done = yield* Effect.timeoutOption(FiberMap.awaitEmpty(runs), graceMs)
+        const done = graceMs > 0 ? yield* Effect.timeoutOption(FiberMap.awaitEmpty(runs), graceMs) : Option.none()
         if (Option.isNone(done)) yield* FiberMap.clear(runs)
         yield* FiberMap.clear(actors)
         const pending = [...unrecorded, ...(yield* Queue.clear(outcomes))].filter((e) => held.has(e.run.id))

@@ -46,7 +46,7 @@ export interface Plan {
 export const maxLateRecords = 1_000
 
 /**
- * The first fire of a new (or re-triggered) job: the first fire after `now`,
+ * The first fire of a new job (or of a changed trigger): the first fire strictly after `now`,
  * except that a one-off date already past fires at once, as a misfire.
  *
  * @example
@@ -59,7 +59,7 @@ export const maxLateRecords = 1_000
  * @since 0.1.0
  */
 export const initialFire = (trigger: Trigger.Trigger, now: number): number | null =>
-  trigger._tag === "Once" ? trigger.at : Option.getOrNull(Trigger.next(trigger, now - 1))
+  trigger._tag === "Once" ? trigger.at : Option.getOrNull(Trigger.next(trigger, now))
 
 /**
  * Plans the fires of `job` due at `now`, starting from its stored next fire.
@@ -93,7 +93,7 @@ export const plan = (job: Job.Job, nextFire: number, now: number): Plan => {
     } else {
       // Too many late fires to record one by one: count the rest and jump to
       // the grace window, where fires are on time again.
-      const resume = Option.getOrNull(Trigger.next(job.trigger, Math.max(fire, now - grace - 1)))
+      const resume: number | null = Option.getOrNull(Trigger.next(job.trigger, Math.max(fire, now - grace - 1)))
       summarised += countBetween(job.trigger, fire, resume ?? now)
       fire = resume
       continue

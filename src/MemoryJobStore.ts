@@ -98,7 +98,8 @@ export const make = Effect.gen(function*() {
     return stored
   }
 
-  const now = Clock.currentTimeMillis
+  // Whole milliseconds, like the PostgreSQL store (TestClock can be fractional after jittered sleeps).
+  const now = Effect.map(Clock.currentTimeMillis, Math.floor)
 
   const register: JobStore["Service"]["register"] = (declared, options) =>
     Effect.map(now, (t) => {
@@ -150,6 +151,16 @@ export const make = Effect.gen(function*() {
     return n
   }
 
+  const earliestRunningStart = (jobId: string): number => {
+    let earliest = Infinity
+    for (const row of runs.values()) {
+      if (row.record.jobId === jobId && row.record.state === "running") {
+        earliest = Math.min(earliest, row.record.startedAt ?? Infinity)
+      }
+    }
+    return earliest
+  }
+
   const claim: JobStore["Service"]["claim"] = (request) =>
     Effect.map(now, (t) => {
       const tasks = new Set(request.tasks)
@@ -175,7 +186,10 @@ export const make = Effect.gen(function*() {
         if (job === undefined || job.paused || !tasks.has(job.task)) continue
         const active = running.get(job.id) ?? runningCount(job.id)
         if (active >= job.overlap.max) {
-          if (job.overlap.onLimit === "skip" && !row.catchUp && !row.record.manual) {
+          // Skip means "this fire found the job running": a run that started only
+          // after the fire came due (a backlog after an outage or a pause) makes it wait.
+          const foundRunning = earliestRunningStart(job.id) <= row.record.dueAt
+          if (job.overlap.onLimit === "skip" && foundRunning && !row.catchUp && !row.record.manual) {
             row.record = {
               ...row.record,
               state: "skipped",

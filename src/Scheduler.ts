@@ -209,7 +209,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     effect.pipe(
       Effect.map((value) => Result.succeed(value)),
       Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
-      Effect.tapError((error) => supervisor.storeFailed(operation, error)),
+      Effect.tapError((error) => error.retryable ? supervisor.storeFailed(operation, error) : Effect.void),
       Effect.retry(storeRetry),
       Effect.tap(() => supervisor.storeSucceeded),
       Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))

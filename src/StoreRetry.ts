@@ -30,6 +30,13 @@ import { isRetryable, StoreError } from "./StoreError.ts"
  * - `55P03` lock_not_available, `57014` query_canceled (statement timeout);
  * - the whole class `08` (connection exception), see `transientSqlStateClasses`.
  *
+ * @example
+ * ```ts
+ * import { StoreRetry } from "steadfast"
+ *
+ * StoreRetry.transientSqlStates.has("57P01") // true
+ * ```
+ *
  * @since 0.1.0
  */
 export const transientSqlStates: ReadonlySet<string> = new Set([
@@ -48,6 +55,13 @@ export const transientSqlStates: ReadonlySet<string> = new Set([
 /**
  * SQLSTATE classes (first two characters) that are transient as a whole.
  *
+ * @example
+ * ```ts
+ * import { StoreRetry } from "steadfast"
+ *
+ * StoreRetry.transientSqlStateClasses.has("08") // true: 08006 connection_failure and friends
+ * ```
+ *
  * @since 0.1.0
  */
 export const transientSqlStateClasses: ReadonlySet<string> = new Set(["08"])
@@ -55,6 +69,13 @@ export const transientSqlStateClasses: ReadonlySet<string> = new Set(["08"])
 /**
  * Node.js socket and DNS error codes that mean "the server could not be
  * reached or the connection broke": transient.
+ *
+ * @example
+ * ```ts
+ * import { StoreRetry } from "steadfast"
+ *
+ * StoreRetry.transientSocketCodes.has("ECONNREFUSED") // true
+ * ```
  *
  * @since 0.1.0
  */
@@ -99,6 +120,14 @@ export const errorCode = (u: unknown): string | undefined =>
 
 /**
  * Whether a code (SQLSTATE or socket code) is one of the transient ones.
+ *
+ * @example
+ * ```ts
+ * import { StoreRetry } from "steadfast"
+ *
+ * StoreRetry.isTransientCode("08006") // true
+ * StoreRetry.isTransientCode("23505") // false: a unique violation stays one
+ * ```
  *
  * @since 0.1.0
  */
@@ -223,6 +252,17 @@ export const policy = (options: PolicyOptions = {}): Schedule.Schedule<Duration.
  * connection is cheap to retry, and a loop runs again within 0.1 s of the
  * database coming back; after 30 s the failure reaches the loop's supervisor,
  * which restarts the loop.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { JobStore, StoreRetry } from "steadfast"
+ *
+ * const now = Effect.gen(function*() {
+ *   const store = yield* JobStore.JobStore
+ *   return yield* Effect.retry(store.now, StoreRetry.default)
+ * })
+ * ```
  *
  * @since 0.1.0
  */

@@ -48,8 +48,8 @@ const TypeId = "~steadfast/Task" as const
  *
  * @since 0.1.0
  */
-export interface Task<in out Encoded = unknown, out R = never> {
-  readonly [TypeId]: { readonly _Encoded: (_: Encoded) => Encoded }
+export interface Task<out Encoded = unknown, out R = never> {
+  readonly [TypeId]: { readonly _Encoded: (_: never) => Encoded }
   readonly name: string
   /** Decodes and checks a payload without running anything. */
   readonly validate: (encoded: unknown) => Effect.Effect<void, InvalidPayload>
@@ -62,7 +62,7 @@ export interface Task<in out Encoded = unknown, out R = never> {
  *
  * @since 0.1.0
  */
-export type Any<R = never> = Task<never, R> | Task<unknown, R>
+export type Any<R = never> = Task<unknown, R>
 
 /**
  * Defines a task.

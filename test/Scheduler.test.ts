@@ -66,7 +66,7 @@ describe("Scheduler", () => {
 })
 
 const historyOf = (jobId: string) =>
-  Effect.flatMap(Scheduler.Scheduler.asEffect(), (s) => s.history({ jobId, limit: 1_000 }))
+  Scheduler.Scheduler.use((s) => s.history({ jobId, limit: 1_000 }))
 
 describe("Scheduler under store faults", () => {
   it.effect("a store failure exactly while the dispatcher records a job's next fire time does not stop scheduling", () => {
@@ -83,10 +83,11 @@ describe("Scheduler under store faults", () => {
     const store = FaultyJobStore.layer(plan).pipe(Layer.provideMerge(MemoryJobStore.layer))
     return Effect.gen(function*() {
       const { events } = yield* collectEvents
-      yield* TestClock.adjust(40 * second)
+      yield* TestClock.adjust(40 * second + 500)
       const fires = ledger.firesOf("tick")
       const expected = Array.from({ length: 40 }, (_, i) => (i + 1) * second)
-      // Every fire ran, exactly once (the one whose claim reply was lost ran after its lease expired).
+      // Every fire ran, exactly once: the one whose claim reply was lost ran when its
+      // lease expired, and the fires behind it waited for it (overlap: wait).
       assert.deepStrictEqual([...fires].sort((a, b) => a - b), expected)
       const restarts = events.filter((e) => e._tag === "LoopRestarted" && e.loop === "dispatcher")
       assert.strictEqual(restarts.length, 2)
@@ -97,10 +98,15 @@ describe("Scheduler under store faults", () => {
       assert.strictEqual(health.loops.find((l) => l.name === "dispatcher")?.restarts, 2)
     }).pipe(Effect.provide(schedulerOn(store, {
       tasks: [tick],
-      jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second"), onLost: "retry" })],
+      jobs: [Job.make(tick, {
+        id: "tick",
+        payload: null,
+        trigger: Trigger.every("1 second"),
+        onLost: "retry",
+        overlap: { max: 1, onLimit: "wait" }
+      })],
       leaseDuration: "5 seconds",
-      reapInterval: "1 second",
-      restart: undefined
+      reapInterval: "1 second"
     })))
   })
 
@@ -185,7 +191,9 @@ describe("Scheduler policies", () => {
   it.effect("timeout: a handler running past its timeout is interrupted and recorded timed-out", () => {
     const ledger = new Ledger()
     let finished = false
-    const slow = recordingTask("slow", ledger, () => Effect.sleep(hour).pipe(Effect.andThen(() => finished = true)))
+    const slow = recordingTask("slow", ledger, () => Effect.sleep(hour).pipe(Effect.andThen(Effect.sync(() => {
+      finished = true
+    }))))
     return Effect.gen(function*() {
       const { events } = yield* collectEvents
       yield* TestClock.adjust(5 * second)

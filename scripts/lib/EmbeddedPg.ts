@@ -79,6 +79,13 @@ const password = "steadfast"
 /**
  * The URL of another database on the same server.
  *
+ * @example
+ * ```ts
+ * import * as EmbeddedPg from "./EmbeddedPg.ts"
+ *
+ * EmbeddedPg.urlFor("postgres://u:p@127.0.0.1:5432/postgres", "demo") // "postgres://u:p@127.0.0.1:5432/demo"
+ * ```
+ *
  * @since 0.1.0
  */
 export const urlFor = (serverUrl: string, database: string): string => {
@@ -105,6 +112,39 @@ export const freePort = (): Promise<number> =>
   })
 
 const exists = (path: string): Promise<boolean> => Fs.access(path).then(() => true, () => false)
+
+/**
+ * A server already running on the data folder (its `postmaster.pid` names a
+ * live process): a previous run that was killed, or another process sharing
+ * the folder. It is reused rather than started twice.
+ */
+const runningServer = async (dataDir: string): Promise<{ readonly pid: number; readonly port: number } | undefined> => {
+  const text = await Fs.readFile(Path.join(dataDir, "postmaster.pid"), "utf8").catch(() => undefined)
+  const [pidLine, , , portLine] = text?.split("\n") ?? []
+  const pid = Number(pidLine)
+  const port = Number(portLine)
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return undefined
+  const alive = (() => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  })()
+  return alive ? { pid, port } : undefined
+}
+
+const exited = async (pid: number): Promise<void> => {
+  for (;;) {
+    try {
+      process.kill(pid, 0)
+    } catch {
+      return
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
 
 const fastFlags = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 
@@ -173,6 +213,29 @@ export const launch = async (options: Options = {}): Promise<Handle> => {
   }
   if (!(await exists(Path.join(dataDir, "PG_VERSION")))) {
     await create(options.port ?? 0).initialise().catch(fail("initdb"))
+  } else {
+    const found = await runningServer(dataDir)
+    if (found !== undefined) {
+      // Not ours to dispose of; stop/start still work (outage tests, demo).
+      let restarted: EmbeddedPostgres | undefined
+      return {
+        url: `postgres://${user}:${password}@127.0.0.1:${found.port}/postgres`,
+        port: found.port,
+        managed: true,
+        stop: async () => {
+          if (restarted !== undefined) return restarted.stop()
+          process.kill(found.pid, "SIGINT")
+          await exited(found.pid)
+        },
+        start: async () => {
+          restarted = create(found.port)
+          await restarted.start().catch(fail("restart"))
+        },
+        dispose: async () => {
+          await restarted?.stop()
+        }
+      }
+    }
   }
   // A picked port can be taken between picking and binding: try a few.
   let port = options.port ?? await freePort()
@@ -300,6 +363,18 @@ export const make = (options: Options = {}) =>
 
 /**
  * The server as a Layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as EmbeddedPg from "./EmbeddedPg.ts"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pg = yield* EmbeddedPg.EmbeddedPg
+ *   yield* pg.stop // an outage
+ *   yield* pg.start
+ * }).pipe(Effect.provide(EmbeddedPg.layer({ fast: true })))
+ * ```
  *
  * @since 0.1.0
  */

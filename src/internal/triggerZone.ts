@@ -57,8 +57,11 @@ export const make = (id: string): Zone | undefined => {
   return zone
 }
 
+// Probes near the ends of the Date range are clamped a day inside it, where
+// the wall time is a date too.
+const limit = 8.64e15 - DAY
 const intlOffset = (zone: Zone, t: number): number =>
-  DateTime.zonedOffset(DateTime.makeZonedUnsafe(t, { timeZone: zone.tz }))
+  DateTime.zonedOffset(DateTime.makeZonedUnsafe(Math.min(Math.max(t, -limit), limit), { timeZone: zone.tz }))
 
 // Smallest whole second in (a, b] with the offset of b, given that the offset
 // changes once in (a, b]. Transitions fall on whole seconds.

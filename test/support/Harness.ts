@@ -52,10 +52,14 @@ export const collectEvents = Effect.gen(function*() {
   return { events, fiber, stop: Fiber.interrupt(fiber) }
 })
 
+/**
+ * A scheduler over `store`. Tests end while handlers may still run, and a
+ * grace period would wait on a TestClock nobody advances: no grace by default.
+ */
 export const schedulerOn = <R>(
   store: Layer.Layer<JobStore>,
   options: Scheduler.Options<R>
-) => Scheduler.layer(options).pipe(Layer.provideMerge(store))
+) => Scheduler.layer({ shutdownGrace: 0, ...options }).pipe(Layer.provideMerge(store))
 
 export const memoryScheduler = <R>(options: Scheduler.Options<R>) => schedulerOn(MemoryJobStore.layer, options)
 

@@ -1,0 +1,225 @@
+/**
+ * Statements on jobs (one per operation), used by `add`, `update`,
+ * `setPaused`, `remove`, `get`, `list` and `register`.
+ *
+ * @internal
+ */
+import type { SqlClient } from "effect/sql"
+import { jobColumns, type JobRow, type JobValues } from "./rows.ts"
+import { notifyFor } from "./runs.ts"
+import { nowMs, type Tables } from "./Tables.ts"
+
+/** What a job row gets written with. @internal */
+export interface JobWrite extends JobValues {
+  readonly source: "code" | "dynamic"
+  readonly version: number
+  readonly next_fire: number | null
+  readonly next_due: number | null
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+const columns = "id, task, definition, paused, source, version, next_fire, next_due, overlap_max, on_limit, on_lost, " +
+  "created_at, updated_at"
+
+const recordset = (sql: SqlClient.SqlClient, rows: ReadonlyArray<JobWrite>) =>
+  sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+    id text, task text, definition jsonb, paused boolean, source text, version double precision,
+    next_fire bigint, next_due bigint, overlap_max integer, on_limit text, on_lost text,
+    created_at bigint, updated_at bigint
+  )`
+
+/**
+ * Inserts jobs that do not exist yet, in id order (so concurrent inserters
+ * of overlapping sets wait for each other instead of deadlocking); returns
+ * the inserted rows. Existing ids are left alone.
+ *
+ * @internal
+ */
+export const insertNew = (sql: SqlClient.SqlClient, t: Tables, rows: ReadonlyArray<JobWrite>, notify: boolean) =>
+  sql<JobRow>`
+    WITH inserted AS (
+      INSERT INTO ${t.jobs} (${sql.literal(columns)})
+      SELECT ${sql.literal(columns)} FROM ${recordset(sql, rows)}
+      ORDER BY id
+      ON CONFLICT (id) DO NOTHING
+      RETURNING ${sql.literal(jobColumns)}
+    )
+    SELECT inserted.*${notify ? sql`, ${notifyFor(sql, t, "(SELECT 1 FROM inserted LIMIT 1) one", "add")} AS notified` : sql``}
+    FROM inserted`
+
+/**
+ * `register`'s insert: like `insertNew`, returning only the inserted ids.
+ *
+ * @internal
+ */
+export const insertMissing = (sql: SqlClient.SqlClient, t: Tables, rows: ReadonlyArray<JobWrite>) =>
+  sql<{ readonly id: string }>`
+    INSERT INTO ${t.jobs} (${sql.literal(columns)})
+    SELECT ${sql.literal(columns)} FROM ${recordset(sql, rows)}
+    ORDER BY id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id`
+
+/**
+ * Which of these ids exist (unlocked: a hint for `register`, which locks
+ * what it compares).
+ *
+ * @internal
+ */
+export const existingIds = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>) =>
+  sql<{ readonly id: string }>`SELECT id FROM ${t.jobs} WHERE id = ANY(${ids}::text[])`
+
+/** A stored job compared with a declaration. @internal */
+export interface Compared {
+  readonly id: string
+  readonly source: "code" | "dynamic"
+  readonly version: number
+  readonly paused: boolean
+  readonly next_fire: unknown
+  readonly created_at: unknown
+  /** The stored definition equals the declared one (jsonb equality: key order does not matter). */
+  readonly same: boolean
+  readonly same_trigger: boolean
+}
+
+/**
+ * Compares the existing jobs among the declared ones with their declarations,
+ * in the database. With `lock`, the rows are locked first (waiting for
+ * concurrent writers, in id order) so the comparison holds until commit.
+ *
+ * @internal
+ */
+export const compare = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  declared: ReadonlyArray<{ readonly id: string; readonly definition: unknown }>,
+  lock: boolean
+) =>
+  sql<Compared>`
+    SELECT j.id, j.source, j.version, j.paused, j.next_fire, j.created_at,
+      j.definition = x.definition AS same,
+      j.definition -> 'trigger' = x.definition -> 'trigger' AS same_trigger
+    FROM ${t.jobs} j
+    JOIN jsonb_to_recordset(${JSON.stringify(declared)}::jsonb) AS x(id text, definition jsonb) ON x.id = j.id
+    ORDER BY j.id
+    ${lock ? sql`FOR UPDATE OF j` : sql``}`
+
+/**
+ * Overwrites whole job rows (register's updates and version bumps).
+ *
+ * @internal
+ */
+export const overwrite = (sql: SqlClient.SqlClient, t: Tables, rows: ReadonlyArray<JobWrite>) =>
+  sql`
+    UPDATE ${t.jobs} j SET
+      task = x.task, definition = x.definition, paused = x.paused, source = x.source, version = x.version,
+      next_fire = x.next_fire, next_due = x.next_due, overlap_max = x.overlap_max, on_limit = x.on_limit,
+      on_lost = x.on_lost, created_at = x.created_at, updated_at = x.updated_at
+    FROM ${recordset(sql, rows)}
+    WHERE j.id = x.id`
+
+/**
+ * Records that the current code version declares these jobs unchanged.
+ *
+ * @internal
+ */
+export const setVersion = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>, version: number) =>
+  sql`UPDATE ${t.jobs} SET version = ${version}::double precision WHERE id = ANY(${ids}::text[])`
+
+/**
+ * `update`: replaces a job's definition. The next fire is recomputed only
+ * when the trigger changed (the caller passes the recomputed values).
+ *
+ * @internal
+ */
+export const replace = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  job: JobValues,
+  next: { readonly fire: number | null; readonly due: number | null; readonly at: number }
+) =>
+  sql<JobRow>`
+    WITH updated AS (
+      UPDATE ${t.jobs} SET
+        task = ${job.task}::text,
+        definition = ${JSON.stringify(job.definition)}::jsonb,
+        paused = ${job.paused}::boolean,
+        overlap_max = ${job.overlap_max}::integer,
+        on_limit = ${job.on_limit}::text,
+        on_lost = ${job.on_lost}::text,
+        next_fire = CASE WHEN definition -> 'trigger' = ${JSON.stringify(job.definition["trigger"])}::jsonb
+          THEN next_fire ELSE ${next.fire}::bigint END,
+        next_due = CASE WHEN definition -> 'trigger' = ${JSON.stringify(job.definition["trigger"])}::jsonb
+          THEN next_due ELSE ${next.due}::bigint END,
+        updated_at = ${next.at}::bigint
+      WHERE id = ${job.id}::text
+      RETURNING ${sql.literal(jobColumns)}
+    )
+    SELECT updated.*, ${notifyFor(sql, t, "(SELECT 1 FROM updated LIMIT 1) one", "update")} AS notified
+    FROM updated`
+
+/** @internal */
+export const setPaused = (sql: SqlClient.SqlClient, t: Tables, id: string, paused: boolean) =>
+  sql<JobRow>`
+    WITH updated AS (
+      UPDATE ${t.jobs} SET paused = ${paused}::boolean, updated_at = ${sql.literal(nowMs)}
+      WHERE id = ${id}::text
+      RETURNING ${sql.literal(jobColumns)}
+    )
+    SELECT updated.*, ${notifyFor(sql, t, "(SELECT 1 FROM updated LIMIT 1) one", "pause")} AS notified
+    FROM updated`
+
+/**
+ * Pauses jobs that are not paused yet.
+ *
+ * @internal
+ */
+export const pause = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>, at: number) =>
+  sql`UPDATE ${t.jobs} SET paused = true, updated_at = ${at}::bigint WHERE id = ANY(${ids}::text[]) AND NOT paused`
+
+/**
+ * Deletes jobs (waiting for a claim that holds one to commit); returns the
+ * deleted ids. Their pending runs are cancelled by `cancelPending`, in a
+ * following statement so that it sees runs such a claim inserted.
+ *
+ * @internal
+ */
+export const remove = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>) =>
+  sql<{ readonly id: string }>`DELETE FROM ${t.jobs} WHERE id = ANY(${ids}::text[]) RETURNING id`
+
+/** @internal */
+export const cancelPending = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>) =>
+  sql`
+    WITH cancelled AS (
+      UPDATE ${t.runs} SET state = 'cancelled', ended_at = ${sql.literal(nowMs)}, note = 'job removed'
+      WHERE job_id = ANY(${ids}::text[]) AND state = 'pending'
+      RETURNING 1
+    )
+    SELECT ${notifyFor(sql, t, "(SELECT 1) one", "remove")} AS notified, (SELECT count(*) FROM cancelled) AS cancelled`
+
+/**
+ * Code-declared jobs of an older version that the declaring code no longer
+ * declares, locked.
+ *
+ * @internal
+ */
+export const lockOrphans = (sql: SqlClient.SqlClient, t: Tables, declared: ReadonlyArray<string>, version: number) =>
+  sql<{ readonly id: string; readonly paused: boolean }>`
+    SELECT j.id, j.paused FROM ${t.jobs} j
+    LEFT JOIN unnest(${declared}::text[]) AS d(id) ON d.id = j.id
+    WHERE j.source = 'code' AND j.version < ${version}::double precision AND d.id IS NULL
+    ORDER BY j.id
+    FOR UPDATE OF j`
+
+/** @internal */
+export const notify = (sql: SqlClient.SqlClient, t: Tables, what: string) =>
+  sql`SELECT pg_notify(${t.channel}, ${what})`
+
+/** @internal */
+export const get = (sql: SqlClient.SqlClient, t: Tables, id: string) =>
+  sql<JobRow>`SELECT ${sql.literal(jobColumns)} FROM ${t.jobs} WHERE id = ${id}::text`
+
+/** @internal */
+export const list = (sql: SqlClient.SqlClient, t: Tables) =>
+  sql<JobRow>`SELECT ${sql.literal(jobColumns)} FROM ${t.jobs}`

@@ -1,0 +1,210 @@
+/**
+ * Statements on runs: one statement per operation. Writes that others may be
+ * waiting for carry their `pg_notify` in the same statement, so the wake-up
+ * is sent exactly when (and only if) the change commits.
+ *
+ * @internal
+ */
+import type { SqlClient, Statement } from "effect/sql"
+import type * as Run from "../../Run.ts"
+import { runColumns, type RunRow } from "./rows.ts"
+import { nowMs, type Tables } from "./Tables.ts"
+
+/**
+ * A select-list item that sends a notification once per row of `cte`
+ * (PostgreSQL folds duplicates within a transaction) and counts them.
+ *
+ * @internal
+ */
+export const notifyFor = (sql: SqlClient.SqlClient, t: Tables, cte: string, what: string): Statement.Fragment =>
+  sql`(SELECT count(*) FROM (SELECT pg_notify(${t.channel}, ${what}) FROM ${sql.literal(cte)}) notified)`
+
+/** @internal */
+export const now = (sql: SqlClient.SqlClient) => sql<{ readonly t: unknown }>`SELECT ${sql.literal(nowMs)} AS t`
+
+/** @internal */
+export interface FinishInput {
+  readonly ord: number
+  readonly id: string
+  readonly token: string
+  readonly state: Run.Outcome["state"]
+  readonly attempt: number
+  readonly error: string | null
+  readonly ended_at: number
+}
+
+/**
+ * Records outcomes, fenced by the token and the `running` state; returns the
+ * `ord` of each accepted outcome.
+ *
+ * @internal
+ */
+export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyArray<FinishInput>) =>
+  sql<{ readonly ord: number }>`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb) AS x(
+        ord integer, id bigint, token text, state text, attempt integer, error text, ended_at bigint
+      )
+    ),
+    done AS (
+      UPDATE ${t.runs} r
+      SET state = i.state, attempt = i.attempt, error = i.error, ended_at = i.ended_at
+      FROM input i
+      WHERE r.id = i.id AND r.token = i.token AND r.state = 'running'
+      RETURNING i.ord
+    )
+    SELECT ord, ${notifyFor(sql, t, "(SELECT 1 FROM done LIMIT 1) one", "finish")} AS notified FROM done`
+
+/**
+ * Extends the leases this node still holds; returns the ids it renewed.
+ *
+ * @internal
+ */
+export const renew = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  node: string,
+  leases: ReadonlyArray<{ readonly id: string; readonly token: string }>,
+  leaseMs: number
+) =>
+  sql<{ readonly id: string }>`
+    UPDATE ${t.runs} r
+    SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
+    FROM jsonb_to_recordset(${JSON.stringify(leases)}::jsonb) AS i(id bigint, token text)
+    WHERE r.id = i.id AND r.token = i.token AND r.node = ${node}::text AND r.state = 'running'
+    RETURNING r.id::text AS id`
+
+/**
+ * Applies the lost-run policy to running runs whose lease expired by the
+ * database clock: `retry` makes them pending again (attempt + 1, same fire
+ * time, never skipped by overlap), anything else records them `lost`. The
+ * token is cleared, so the old holder's writes are refused.
+ *
+ * @internal
+ */
+export const reap = (sql: SqlClient.SqlClient, t: Tables, limit: number) =>
+  sql<RunRow>`
+    WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
+    expired AS (
+      SELECT r.id, coalesce(j.on_lost, 'record') = 'retry' AS retry
+      FROM ${t.runs} r LEFT JOIN ${t.jobs} j ON j.id = r.job_id
+      WHERE r.state = 'running' AND r.lease_until < (SELECT t FROM clock)
+      ORDER BY r.lease_until
+      LIMIT ${limit}
+      FOR UPDATE OF r SKIP LOCKED
+    ),
+    reaped AS (
+      UPDATE ${t.runs} r SET
+        state = CASE WHEN e.retry THEN 'pending' ELSE 'lost' END,
+        attempt = CASE WHEN e.retry THEN r.attempt + 1 ELSE r.attempt END,
+        node = CASE WHEN e.retry THEN NULL ELSE r.node END,
+        started_at = CASE WHEN e.retry THEN NULL ELSE r.started_at END,
+        ended_at = CASE WHEN e.retry THEN r.ended_at ELSE (SELECT t FROM clock) END,
+        note = 'lease of node ' || coalesce(r.node, 'null') || ' expired' || CASE WHEN e.retry THEN '; retried' ELSE '' END,
+        token = NULL,
+        lease_until = NULL,
+        catch_up = true
+      FROM expired e
+      WHERE r.id = e.id AND r.state = 'running' AND r.lease_until < (SELECT t FROM clock)
+      RETURNING ${sql.literal(runColumns("r"))}
+    )
+    SELECT reaped.*, ${notifyFor(sql, t, "(SELECT 1 FROM reaped LIMIT 1) one", "reap")} AS notified
+    FROM reaped
+    ORDER BY reaped.id::bigint`
+
+/**
+ * History, newest fire first.
+ *
+ * @internal
+ */
+export const history = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  query: { readonly jobId?: string | undefined; readonly states?: ReadonlyArray<string> | undefined; readonly limit: number }
+) => {
+  const where: Array<Statement.Fragment> = []
+  if (query.jobId !== undefined) where.push(sql`job_id = ${query.jobId}::text`)
+  if (query.states !== undefined) where.push(sql`state = ANY(${query.states}::text[])`)
+  return sql<RunRow>`
+    SELECT ${sql.literal(runColumns())} FROM ${t.runs}
+    WHERE ${sql.and(where)}
+    ORDER BY fire_time DESC, id DESC
+    LIMIT ${query.limit}`
+}
+
+/**
+ * Deletes finished records older than the cutoff (by end, else fire time),
+ * and beyond the newest `maxPerJob` of each job among the rest. Pending and
+ * running runs are never touched.
+ *
+ * @internal
+ */
+export const prune = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  retention: { readonly maxAgeMs: number | null; readonly maxPerJob: number | null }
+) =>
+  sql<{ readonly deleted: unknown }>`
+    WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
+    final AS (
+      SELECT id,
+        ${retention.maxAgeMs === null ? sql`false` : sql`coalesce(ended_at, fire_time) < (SELECT t FROM clock) - ${retention.maxAgeMs}::bigint`} AS aged,
+        job_id, fire_time
+      FROM ${t.runs}
+      WHERE state NOT IN ('pending', 'running')
+    ),
+    ranked AS (
+      SELECT id, aged,
+        row_number() OVER (PARTITION BY job_id, aged ORDER BY fire_time DESC, id) AS k
+      FROM final
+    ),
+    deleted AS (
+      DELETE FROM ${t.runs} r USING ranked x
+      WHERE r.id = x.id AND (x.aged ${retention.maxPerJob === null ? sql`` : sql`OR x.k > ${retention.maxPerJob}`})
+      RETURNING 1
+    )
+    SELECT count(*) AS deleted FROM deleted`
+
+/**
+ * A manual fire at the database's now (the first free millisecond from
+ * there, so two triggers in one millisecond are two fires). `found` is 0
+ * when the job does not exist.
+ *
+ * @internal
+ */
+export const triggerNow = (sql: SqlClient.SqlClient, t: Tables, id: string, payload: string | null) =>
+  sql<Omit<RunRow, "id"> & { readonly id: string | null; readonly found: number }>`
+    WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
+    job AS (SELECT id FROM ${t.jobs} WHERE id = ${id}::text),
+    slot AS (
+      SELECT c.t + g AS fire
+      FROM clock c, generate_series(0, 10000) g
+      WHERE NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = ${id}::text AND x.fire_time = c.t + g)
+      LIMIT 1
+    ),
+    inserted AS (
+      INSERT INTO ${t.runs} AS r (job_id, fire_time, due_at, state, note, manual, catch_up, payload)
+      SELECT job.id, slot.fire, clock.t, 'pending', 'triggered manually', true, true, ${payload}::jsonb
+      FROM job, slot, clock
+      ON CONFLICT (job_id, fire_time) DO NOTHING
+      RETURNING ${sql.literal(runColumns("r"))}
+    )
+    SELECT (SELECT count(*) FROM job)::int AS found, inserted.*,
+      ${notifyFor(sql, t, "(SELECT 1 FROM inserted LIMIT 1) one", "trigger")} AS notified
+    FROM (SELECT 1) one LEFT JOIN inserted ON true`
+
+/**
+ * The earliest instant something of these tasks becomes claimable: a due
+ * job's next fire, or a pending run of a job with a free overlap slot.
+ *
+ * @internal
+ */
+export const nextWake = (sql: SqlClient.SqlClient, t: Tables, tasks: ReadonlyArray<string>) =>
+  sql<{ readonly wake: unknown }>`
+    SELECT least(
+      (SELECT min(next_due) FROM ${t.jobs}
+        WHERE NOT paused AND next_due IS NOT NULL AND task = ANY(${tasks}::text[])),
+      (SELECT min(r.due_at) FROM ${t.runs} r JOIN ${t.jobs} j ON j.id = r.job_id
+        WHERE r.state = 'pending' AND NOT j.paused AND j.task = ANY(${tasks}::text[])
+          AND (SELECT count(*) FROM ${t.runs} x WHERE x.job_id = r.job_id AND x.state = 'running') < j.overlap_max)
+    ) AS wake`

@@ -1,0 +1,349 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Exit, Fiber, Option, Queue, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import * as Job from "../src/Job.ts"
+import type { JobStore } from "../src/JobStore.ts"
+import { migrations } from "../src/internal/pg/migrations.ts"
+import type * as Run from "../src/Run.ts"
+import { StoreError } from "../src/StoreError.ts"
+import * as StoreRetry from "../src/StoreRetry.ts"
+import * as Task from "../src/Task.ts"
+import * as Trigger from "../src/Trigger.ts"
+import { contract } from "./JobStoreContract.ts"
+import * as Pg from "./support/Pg.ts"
+
+const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+contract("postgres", Pg.layerStore({ schema: "contract" }), { elapse: realWait })
+
+let counter = 0
+const unique = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`
+const taskNamed = (name: string) => Task.make(name, Schema.Unknown, () => Effect.void)
+const oneOff = (task: string, id: string, at: number, options: Partial<Job.Options<unknown>> = {}): Job.Job =>
+  Job.make(taskNamed(task), { id, payload: { id }, trigger: Trigger.once(at), ...options })
+const outcome = (run: Run.Claimed): Run.Outcome => ({
+  id: run.id,
+  token: run.token,
+  state: "succeeded",
+  attempt: run.attempt,
+  error: null,
+  endedAt: run.startedAt + 1
+})
+const claimOf = (task: string, node: string, limit = 25, leaseMs = 30_000) => ({ node, tasks: [task], limit, leaseMs })
+const stores = (n: number, options: Parameters<typeof Pg.makeStore>[0], config: Parameters<typeof Pg.makeStore>[1] = {}) =>
+  Effect.all(Array.from({ length: n }, () => Pg.makeStore(options, config)), { concurrency: "unbounded" })
+
+describe("PgJobStore", () => {
+  it.live("racing claimers in four processes never claim a (job, fire) twice, and miss none", () =>
+    Effect.gen(function*() {
+      const processes = yield* stores(4, { schema: "claims" }, { maxConnections: 3 })
+      const [first] = processes
+      const task = unique("task")
+      const now = yield* first!.now
+      const once = Array.from({ length: 400 }, (_, i) => oneOff(task, `${task}-once-${i}`, now - 10))
+      const every = Array.from({ length: 10 }, (_, i) =>
+        Job.make(taskNamed(task), {
+          id: `${task}-every-${i}`,
+          payload: null,
+          trigger: Trigger.every(50, { anchor: now }),
+          overlap: { max: 100, onLimit: "wait" },
+          misfire: { grace: 60_000 }
+        }))
+      yield* first!.register([...once, ...every], { version: 1, orphans: "keep" })
+      const claimed: Array<Run.Claimed> = []
+      const deadline = Date.now() + 1_500
+      const worker = (store: JobStore["Service"], node: string) =>
+        Effect.gen(function*() {
+          while (Date.now() < deadline) {
+            const { runs } = yield* store.claim(claimOf(task, node))
+            claimed.push(...runs)
+            if (runs.length > 0) yield* store.finish(runs.map(outcome))
+            else yield* Effect.sleep(5)
+          }
+        })
+      yield* Effect.all(processes.flatMap((store, p) => [worker(store, `p${p}a`), worker(store, `p${p}b`)]), {
+        concurrency: "unbounded"
+      })
+      const keys = claimed.map((run) => `${run.jobId}|${run.fireTime}`)
+      assert.strictEqual(new Set(keys).size, keys.length, "no (job, fire) claimed twice")
+      assert.strictEqual(new Set(claimed.map((run) => run.id)).size, claimed.length)
+      for (const job of once) assert.strictEqual(claimed.filter((run) => run.jobId === job.id).length, 1, job.id)
+      for (const job of every) {
+        const fires = claimed.filter((run) => run.jobId === job.id).map((run) => run.fireTime).sort((a, b) => a - b)
+        assert.isAtLeast(fires.length, 20, job.id)
+        assert.isTrue(fires.every((fire, i) => i === 0 || fire - fires[i - 1]! === 50), `${job.id}: no fire missed`)
+      }
+    }), 30_000)
+
+  it.live("the overlap limit holds across two processes", () =>
+    Effect.gen(function*() {
+      const processes = yield* stores(2, { schema: "overlap" })
+      const task = unique("task")
+      const now = yield* processes[0]!.now
+      const limits = new Map([[`${task}-wait2`, 2], [`${task}-skip1`, 1]])
+      yield* processes[0]!.register(
+        [...limits].map(([id, max]) =>
+          Job.make(taskNamed(task), {
+            id,
+            payload: null,
+            trigger: Trigger.every(20, { anchor: now }),
+            overlap: { max, onLimit: max === 2 ? "wait" : "skip" },
+            misfire: { grace: 60_000 }
+          })
+        ),
+        { version: 1, orphans: "keep" }
+      )
+      // The ledger counts runs from claim until just before their finish: the
+      // store may only hand out a slot after that finish commits.
+      const active = new Map<string, number>()
+      const highest = new Map<string, number>()
+      const deadline = Date.now() + 1_500
+      const worker = (store: JobStore["Service"], node: string) =>
+        Effect.gen(function*() {
+          while (Date.now() < deadline) {
+            const { runs } = yield* store.claim(claimOf(task, node, 5))
+            for (const run of runs) {
+              const n = (active.get(run.jobId) ?? 0) + 1
+              active.set(run.jobId, n)
+              highest.set(run.jobId, Math.max(n, highest.get(run.jobId) ?? 0))
+              assert.isAtMost(n, limits.get(run.jobId)!, `${run.jobId} over its limit`)
+            }
+            yield* Effect.sleep(runs.length > 0 ? 30 : 3)
+            for (const run of runs) active.set(run.jobId, active.get(run.jobId)! - 1)
+            if (runs.length > 0) yield* store.finish(runs.map(outcome))
+          }
+        })
+      yield* Effect.all(processes.flatMap((store, p) => [worker(store, `p${p}a`), worker(store, `p${p}b`)]), {
+        concurrency: "unbounded"
+      })
+      assert.strictEqual(highest.get(`${task}-wait2`), 2, "the test reached the limit")
+      assert.strictEqual(highest.get(`${task}-skip1`), 1)
+      const skipped = yield* processes[0]!.history({ jobId: `${task}-skip1`, states: ["skipped"], limit: 1_000 })
+      assert.isAbove(skipped.length, 0)
+    }), 30_000)
+
+  it.live("eight processes migrating a fresh schema at the same instant: each migration runs once", () =>
+    Effect.gen(function*() {
+      const schema = `migrate_${Date.now().toString(36)}`
+      yield* stores(8, { schema, tablePrefix: "x_" }, { maxConnections: 1 })
+      const sql = yield* Pg.makeClient()
+      const applied = yield* sql<{ readonly id: number }>`SELECT id FROM ${sql(`${schema}.x_migrations`)} ORDER BY id`
+      assert.deepStrictEqual(applied.map((row) => row.id), migrations.map((m) => m.id))
+      const tables = yield* sql<{ readonly name: string }>`
+        SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
+      assert.deepStrictEqual(tables.map((row) => row.name), ["x_jobs", "x_migrations", "x_runs"])
+    }), 30_000)
+
+  it.effect("an unusable schema name fails the layer with a StoreError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Pg.makeStore({ schema: "no.dots" }))
+      assert.instanceOf(error, StoreError)
+      assert.strictEqual(error.reason, "InvalidOptions")
+    }))
+
+  it.live("manual and catch-up runs wait for an overlap slot instead of being skipped", () =>
+    Effect.gen(function*() {
+      const store = yield* Pg.makeStore({ schema: "exempt" })
+      const task = unique("task")
+      const id = unique("job")
+      const now = yield* store.now
+      yield* store.add(
+        Job.make(taskNamed(task), {
+          id,
+          payload: { from: "job" },
+          trigger: Trigger.once(now - 120_000),
+          overlap: { max: 1, onLimit: "skip" },
+          misfire: { grace: 1_000, then: { _tag: "Coalesce", keep: "latest" } }
+        })
+      )
+      const first = yield* store.claim(claimOf(task, "n"))
+      assert.strictEqual(first.runs.length, 1, "the coalesced late fire runs")
+      yield* store.triggerNow(id, { from: "manual" })
+      const blocked = yield* store.claim(claimOf(task, "n"))
+      assert.strictEqual(blocked.runs.length + blocked.settled.length, 0, "the manual run waits")
+      assert.deepStrictEqual((yield* store.history({ jobId: id, states: ["pending"] })).map((r) => r.manual), [true])
+      assert.isTrue(Option.isNone(yield* store.nextWake([task])), "nothing claimable while the slot is taken")
+      yield* store.finish(first.runs.map(outcome))
+      const next = yield* store.claim(claimOf(task, "n"))
+      assert.deepStrictEqual(next.runs.map((r) => r.payload), [{ from: "manual" }])
+    }), 30_000)
+
+  it.live("eight processes registering the same jobs at once: no error, each job stored once", () =>
+    Effect.gen(function*() {
+      const schema = `race_${Date.now().toString(36)}`
+      const processes = yield* stores(8, { schema, tablePrefix: "sf_" }, { maxConnections: 2 })
+      const sql = yield* Pg.makeClient()
+      const task = unique("task")
+      const now = yield* processes[0]!.now
+      const declare = (offset: number) =>
+        Array.from({ length: 200 }, (_, i) =>
+          Job.make(taskNamed(task), {
+            id: `${task}-${i}`,
+            payload: { i },
+            trigger: i % 2 === 0 ? Trigger.every(60_000 + offset, { anchor: now }) : Trigger.cron("*/5 * * * *")
+          }))
+      const v1 = declare(0)
+      const reports = yield* Effect.all(processes.map((store) => store.register(v1, { version: 1, orphans: "keep" })), {
+        concurrency: "unbounded"
+      })
+      const ids = v1.map((job) => job.id).sort()
+      assert.strictEqual(reports.reduce((n, r) => n + r.inserted.length, 0), 200)
+      for (const report of reports) {
+        assert.deepStrictEqual([...report.inserted, ...report.unchanged].sort(), ids)
+        assert.strictEqual(report.updated.length + report.superseded.length, 0)
+      }
+      const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(`${schema}.sf_jobs`)}`
+      assert.strictEqual(count!.n, 200)
+      // A rolling deploy: old and new code register at once; the newer declaration wins and stays.
+      const v2 = declare(1_000)
+      yield* Effect.all(
+        processes.map((store, i) =>
+          i % 2 === 0
+            ? store.register(v1, { version: 1, orphans: "keep" })
+            : store.register(v2, { version: 2, orphans: "keep" })
+        ),
+        { concurrency: "unbounded" }
+      )
+      const stored = (yield* processes[0]!.list).filter((job) => job.task === task)
+      assert.strictEqual(stored.length, 200)
+      assert.isTrue(stored.every((job) => job.version === 2))
+      assert.isTrue(stored.every((job) => job.trigger._tag !== "Interval" || job.trigger.every === 61_000))
+    }), 30_000)
+
+  it.live("a stale node's writes are refused after another process reaped and took over its run", () =>
+    Effect.gen(function*() {
+      const [stale, fresh] = yield* stores(2, { schema: "fencing" })
+      const task = unique("task")
+      const now = yield* stale!.now
+      yield* stale!.add(oneOff(task, unique("job"), now - 1, { onLost: "retry" }))
+      const [run] = (yield* stale!.claim(claimOf(task, "stale", 10, 100))).runs
+      yield* Effect.sleep(200)
+      const reaped = yield* fresh!.reap
+      assert.isTrue(reaped.some((r) => r.id === run!.id && r.state === "pending" && r.attempt === 2))
+      const [taken] = (yield* fresh!.claim(claimOf(task, "fresh"))).runs
+      assert.strictEqual(taken!.id, run!.id)
+      assert.deepStrictEqual(yield* stale!.renew("stale", [{ id: run!.id, token: run!.token }], 30_000), [run!.id])
+      assert.deepStrictEqual(yield* stale!.finish([outcome(run!)]), [false])
+      assert.deepStrictEqual(yield* fresh!.finish([outcome(taken!)]), [true])
+      const [record] = yield* fresh!.history({ jobId: run!.jobId })
+      assert.strictEqual(record!.node, "fresh")
+      assert.strictEqual(record!.attempt, 2)
+    }), 30_000)
+
+  it.live("LISTEN/NOTIFY: an add, a trigger and a finish in one process wake another within milliseconds", () =>
+    Effect.gen(function*() {
+      const writer = yield* Pg.makeStore({ schema: "notify" })
+      const listener = yield* Pg.makeStore({ schema: "notify" }, { applicationName: "listener" })
+      const sql = yield* Pg.makeClient()
+      const wakeups = yield* Queue.unbounded<number>()
+      yield* Effect.forkScoped(Stream.runForEach(listener.changes, () => Queue.offer(wakeups, Date.now())))
+      for (let listening = 0; listening === 0; yield* Effect.sleep(10)) {
+        const [row] = yield* sql<{ readonly n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = 'listener' AND query LIKE 'LISTEN %' AND datname = current_database()`
+        listening = row!.n
+      }
+      const task = unique("task")
+      const id = unique("job")
+      const woken = (action: Effect.Effect<unknown, unknown>) =>
+        Effect.gen(function*() {
+          yield* Queue.clear(wakeups)
+          const start = Date.now()
+          yield* action
+          const at = yield* Queue.take(wakeups).pipe(Effect.timeout("2 seconds"))
+          return at - start
+        })
+      const now = yield* writer.now
+      const latencies = [
+        yield* woken(writer.add(oneOff(task, id, now + 3_600_000))),
+        yield* woken(writer.triggerNow(id)),
+        yield* woken(Effect.flatMap(writer.claim(claimOf(task, "w")), ({ runs }) => writer.finish(runs.map(outcome))))
+      ]
+      assert.isTrue(latencies.every((ms) => ms < 500), `latencies ${latencies}`)
+    }), 30_000)
+
+  it.effect("the database clock decides what is due, whatever the caller's clock says", () =>
+    Effect.gen(function*() {
+      const dbNow = yield* Effect.scoped(Effect.flatMap(Pg.makeStore({ schema: "clock" }), (store) => store.now))
+      assert.isBelow(Math.abs(dbNow - Date.now()), 5_000, "database and host clocks agree here")
+      // The caller's clock is an hour ahead: a job due in ten minutes by the database must not run.
+      yield* TestClock.setTime(dbNow + 3_600_000)
+      const store = yield* Pg.makeStore({ schema: "clock" })
+      assert.isAbove(yield* Clock.currentTimeMillis, dbNow + 3_000_000)
+      const task = unique("task")
+      yield* store.add(oneOff(task, unique("later"), dbNow + 600_000))
+      const due = unique("due")
+      yield* store.add(oneOff(task, due, dbNow - 5))
+      const { runs } = yield* store.claim(claimOf(task, "n"))
+      assert.deepStrictEqual(runs.map((run) => run.jobId), [due])
+      assert.isAtLeast(runs[0]!.startedAt, dbNow)
+      assert.isBelow(runs[0]!.startedAt, dbNow + 60_000)
+      assert.deepStrictEqual(yield* store.nextWake([task]), Option.some(dbNow + 600_000))
+    }), 30_000)
+
+  it.live("a killed connection is a retryable StoreError, and the retried store recovers", () =>
+    Effect.gen(function*() {
+      const victim = yield* Pg.makeStore({ schema: "kill" }, { applicationName: "victim", maxConnections: 3 })
+      const admin = yield* Pg.makeClient({ applicationName: "admin" })
+      const terminate = admin`
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name = 'victim' AND datname = current_database()`
+      // Waits until a victim connection is in the given situation (a statement blocked on a lock, a LISTEN).
+      const victimSeen = (where: "lock" | "listen") =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 250; i++) {
+            const [row] = yield* admin<{ readonly n: number }>`
+              SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE application_name = 'victim' AND datname = current_database()
+                AND ${where === "lock" ? admin`wait_event_type = 'Lock'` : admin`query LIKE 'LISTEN %'`}`
+            if (row!.n > 0) return
+            yield* Effect.sleep(20)
+          }
+          assert.fail(`the victim never reached ${where}`)
+        })
+      const task = unique("task")
+      const id = unique("job")
+      const now = yield* victim.now
+      yield* victim.add(oneOff(task, id, now + 3_600_000))
+
+      // Hold the job's row lock so that `remove` waits inside the server, then kill its connection.
+      const release = yield* Deferred.make<void>()
+      const locked = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(admin.withTransaction(Effect.gen(function*() {
+        yield* admin`SELECT 1 FROM ${admin("kill.jobs")} WHERE id = ${id} FOR UPDATE`
+        yield* Deferred.succeed(locked, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(locked)
+      const removing = yield* Effect.forkScoped(Effect.flip(victim.remove(id)))
+      yield* victimSeen("lock")
+      yield* terminate
+      const error = yield* Fiber.join(removing)
+      assert.instanceOf(error, StoreError)
+      assert.strictEqual(error.operation, "remove")
+      assert.isTrue(error.retryable, error.reason)
+      yield* Deferred.succeed(release, undefined)
+      const retried = StoreRetry.retrying(victim)
+      assert.isTrue(yield* retried.remove(id))
+
+      // The listener's connection dies too: the stream fails with a retryable StoreError.
+      const listening = yield* Effect.forkScoped(Stream.runDrain(victim.changes))
+      yield* victimSeen("listen")
+      yield* terminate
+      const exit = yield* Fiber.await(listening)
+      assert.isTrue(Exit.isFailure(exit))
+      const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+      assert.isTrue(failure !== undefined && failure._tag === "Fail" && StoreRetry.classify("x", failure.error).retryable)
+
+      // Connections killed again and again: a retrying store keeps working.
+      const hammer = yield* Effect.forkScoped(Effect.forever(Effect.andThen(terminate, Effect.sleep(15))))
+      yield* retried.add(oneOff(task, unique("job"), now - 1))
+      for (let i = 0; i < 40; i++) {
+        yield* retried.now
+        const { runs } = yield* retried.claim(claimOf(task, "victim"))
+        yield* retried.finish(runs.map(outcome))
+        yield* retried.list
+      }
+      yield* Fiber.interrupt(hammer)
+    }), 30_000)
+})
