@@ -23,8 +23,11 @@ interface RunRow {
   catchUp: boolean
 }
 
-const definitionEquals = (a: Job.Job, b: Job.Job): boolean =>
-  JSON.stringify({ ...a, paused: false }) === JSON.stringify({ ...b, paused: false })
+// Compares what a declaration says, not what the store keeps beside it; a
+// runtime pause is not part of the definition.
+const definition = (job: Job.Job) =>
+  JSON.stringify([job.task, job.payload, job.trigger, job.overlap, job.misfire, job.retry, job.timeout, job.onLost])
+const definitionEquals = (a: Job.Job, b: Job.Job): boolean => definition(a) === definition(b)
 
 /**
  * Builds an in-memory store.
@@ -47,8 +50,8 @@ export const make = Effect.gen(function*() {
   const runs = new Map<string, RunRow>()
   const keys = new Set<string>()
   let sequence = 0
-  const pubsub = yield* PubSub.sliding<void>(1)
-  const notify = PubSub.publish(pubsub, undefined)
+  const pubsub = yield* PubSub.sliding<true>(1)
+  const notify = PubSub.publish(pubsub, true)
 
   const addRun = (
     job: StoredJob,
@@ -384,7 +387,7 @@ export const make = Effect.gen(function*() {
     reap,
     history,
     prune,
-    changes: Stream.fromPubSub(pubsub)
+    changes: Stream.map(Stream.fromPubSub(pubsub), () => undefined)
   })
 })
 

@@ -215,8 +215,9 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
     )
 
-  const wakeups = yield* Queue.sliding<void>(1)
-  const wake = Effect.asVoid(Queue.offer(wakeups, undefined))
+  // Queues treat `undefined` specially, so a wake-up is `true`.
+  const wakeups = yield* Queue.sliding<true>(1)
+  const wake = Effect.asVoid(Queue.offer(wakeups, true))
 
   const executor = yield* Executor.make<R>({
     node,

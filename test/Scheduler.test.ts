@@ -8,7 +8,7 @@ import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as FaultyJobStore from "../src/testing/FaultyJobStore.ts"
 import * as Trigger from "../src/Trigger.ts"
-import { collectEvents, Ledger, memoryScheduler, recordingTask, schedulerOn } from "./support/Harness.ts"
+import { collectEvents, eventually, Ledger, memoryScheduler, recordingTask, schedulerOn } from "./support/Harness.ts"
 
 const second = 1_000
 const minute = 60 * second
@@ -75,10 +75,11 @@ describe("Scheduler under store faults", () => {
     // `claim` is the operation that materialises fires and writes each job's next
     // fire time. Make it fail in every way a database can, deterministically.
     const plan = FaultyJobStore.combine(
-      FaultyJobStore.nthCall("claim", 3), // retryable, before commit: rolled back
-      FaultyJobStore.nthCall("claim", 6, (op) => ({ _tag: "Fail", error: FaultyJobStore.fatal(op) })), // fatal
-      FaultyJobStore.nthCall("claim", 9, () => ({ _tag: "Die", defect: new Error("bug in the driver") })), // defect
-      FaultyJobStore.nthCall("claim", 12, (op) => ({ _tag: "FailAfter", error: FaultyJobStore.connectionLost(op) })) // committed, reply lost
+      FaultyJobStore.firstCallAt("claim", 3_000), // retryable, before commit: rolled back
+      FaultyJobStore.firstCallAt("claim", 6_000, (op) => ({ _tag: "Fail", error: FaultyJobStore.fatal(op) })),
+      FaultyJobStore.firstCallAt("claim", 9_000, () => ({ _tag: "Die", defect: new Error("bug in the driver") })),
+      // committed, but the reply was lost: the fire is claimed and nobody runs it
+      FaultyJobStore.firstCallAt("claim", 12_000, (op) => ({ _tag: "FailAfter", error: FaultyJobStore.connectionLost(op) }))
     )
     const store = FaultyJobStore.layer(plan).pipe(Layer.provideMerge(MemoryJobStore.layer))
     return Effect.gen(function*() {
@@ -91,9 +92,9 @@ describe("Scheduler under store faults", () => {
       assert.deepStrictEqual([...fires].sort((a, b) => a - b), expected)
       const restarts = events.filter((e) => e._tag === "LoopRestarted" && e.loop === "dispatcher")
       assert.strictEqual(restarts.length, 2)
-      assert.isTrue(events.some((e) => e._tag === "StoreUnavailable"))
-      assert.isTrue(events.some((e) => e._tag === "StoreRecovered"))
-      assert.isTrue(events.some((e) => e._tag === "RunLost" && e.retried))
+      assert.isTrue(events.some((e) => e._tag === "StoreUnavailable"), "StoreUnavailable")
+      assert.isTrue(events.some((e) => e._tag === "StoreRecovered"), "StoreRecovered")
+      assert.isTrue(events.some((e) => e._tag === "RunLost" && e.retried), "RunLost")
       const health = yield* Scheduler.Scheduler.use((s) => s.health)
       assert.strictEqual(health.loops.find((l) => l.name === "dispatcher")?.restarts, 2)
     }).pipe(Effect.provide(schedulerOn(store, {
@@ -322,6 +323,7 @@ describe("Scheduler dynamic operations", () => {
       const scheduler = yield* Scheduler.Scheduler
       const job = Job.make(device, { id: "device-7", payload: { deviceId: "7" }, trigger: Trigger.every("10 seconds") })
       yield* scheduler.add(job)
+      yield* eventually(() => true)
       yield* TestClock.adjust(25 * second)
       assert.deepStrictEqual(ledger.firesOf("device-7:7"), [10_000, 20_000])
       // update: a new trigger replaces the old one from now on
@@ -334,11 +336,11 @@ describe("Scheduler dynamic operations", () => {
       assert.strictEqual(ledger.firesOf("device-7:7").length, 4)
       // trigger now while paused is refused by nobody but runs only when resumed; resume first
       yield* scheduler.resume("device-7")
-      yield* TestClock.adjust(100)
+      yield* eventually(() => ledger.firesOf("device-7:7").length === 7)
       // the fires missed while paused are within grace: they run on resume
       assert.deepStrictEqual(ledger.firesOf("device-7:7").slice(4), [33_000, 36_000, 39_000])
       const manual = yield* scheduler.trigger("device-7", { deviceId: "manual" })
-      yield* TestClock.adjust(100)
+      yield* eventually(() => ledger.firesOf("device-7:manual").length === 1)
       assert.deepStrictEqual(ledger.firesOf("device-7:manual"), [manual.fireTime])
       // remove: no more fires, history stays
       assert.isTrue(yield* scheduler.remove("device-7"))

@@ -101,6 +101,36 @@ export const nthCall = (
 (operation, call) => operation === target && call === n ? fault(operation) : undefined
 
 /**
+ * Fails the first call of an operation made when the store's clock reads
+ * `at` or later (before it takes effect, unless `fault` says otherwise).
+ *
+ * @example
+ * ```ts
+ * import { FaultyJobStore } from "steadfast/testing"
+ *
+ * // the claim that would materialise the 12:00:05 fire commits, but its reply is lost
+ * const plan = FaultyJobStore.firstCallAt("claim", Date.parse("2026-01-01T12:00:05Z"), (op) => ({
+ *   _tag: "FailAfter",
+ *   error: FaultyJobStore.connectionLost(op)
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const firstCallAt = (
+  target: Operation,
+  at: number,
+  fault: (operation: Operation) => Fault = (operation) => ({ _tag: "Fail", error: connectionLost(operation) })
+): Plan => {
+  let struck = false
+  return (operation, _call, now) => {
+    if (struck || operation !== target || now < at) return undefined
+    struck = true
+    return fault(operation)
+  }
+}
+
+/**
  * Fails every call (of the given operations, or all) while the store's clock
  * is within `[from, until)`: an outage.
  *

@@ -64,3 +64,17 @@ export const schedulerOn = <R>(
 export const memoryScheduler = <R>(options: Scheduler.Options<R>) => schedulerOn(MemoryJobStore.layer, options)
 
 export type { Job }
+
+/**
+ * Waits until `condition` holds, letting other fibers run: for cascades not
+ * driven by a sleep (a run triggered by an API call), which `TestClock.adjust`
+ * does not wait for. Fails after `maxTurns` scheduler turns.
+ */
+export const eventually = (condition: () => boolean, maxTurns = 10_000) =>
+  Effect.gen(function*() {
+    for (let turn = 0; turn < maxTurns; turn++) {
+      if (condition()) return
+      yield* Effect.yieldNow
+    }
+    return yield* Effect.die(new Error(`condition not met after ${maxTurns} scheduler turns`))
+  })
