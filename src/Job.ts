@@ -229,10 +229,11 @@ const toJson = (value: unknown): Schema.Json => JSON.parse(JSON.stringify(value 
  */
 export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<Duration.Duration, unknown> => {
   const capped = Schedule.min([Schedule.exponential(policy.base, policy.factor), Schedule.spaced(policy.cap)])
-  const jittered = policy.jitter
-    ? Schedule.jittered(capped).pipe(
-      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(policy.cap))))
+  // Whole milliseconds, and never above the cap even after jitter (which scales by up to 1.2).
+  const bounded = (policy.jitter ? Schedule.jittered(capped) : capped).pipe(
+    Schedule.modifyDelay(({ duration }) =>
+      Effect.succeed(Duration.millis(Math.floor(Math.min(Duration.toMillis(duration), policy.cap))))
     )
-    : capped
-  return Schedule.max([jittered, Schedule.recurs(policy.attempts - 1)])
+  )
+  return Schedule.max([bounded, Schedule.recurs(policy.attempts - 1)])
 }

@@ -40,7 +40,10 @@ export const restartSchedule = (options: {
   const jittered = options.jitter === false ? capped : Schedule.jittered(capped)
   const cap = Duration.toMillis(Duration.fromInputUnsafe(options.cap ?? "30 seconds"))
   // Jitter scales by up to 1.2; clamp so the cap is a promise, not a suggestion.
-  return Schedule.modifyDelay(jittered, ({ duration }) => Effect.succeed(Duration.millis(Math.min(Duration.toMillis(duration), cap))))
+  return Schedule.modifyDelay(
+    jittered,
+    ({ duration }) => Effect.succeed(Duration.millis(Math.floor(Math.min(Duration.toMillis(duration), cap))))
+  )
 }
 
 /**

@@ -52,6 +52,25 @@ describe("Scheduler", () => {
     )
   })
 
+  it.effect("a cron fire inside a spring-forward gap runs once, at the end of the gap", () => {
+    const ledger = new Ledger()
+    const task = recordingTask("report", ledger)
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(3 * 86_400_000)
+      assert.deepStrictEqual(ledger.firesOf("berlin-0230").map((t) => new Date(t).toISOString()), [
+        "2026-03-28T01:30:00.000Z", // 02:30 CET
+        "2026-03-29T01:00:00.000Z", // 02:30 does not exist: 03:00 CEST, the end of the gap
+        "2026-03-30T00:30:00.000Z" // 02:30 CEST
+      ])
+    }).pipe(
+      Effect.provide(memoryScheduler({
+        tasks: [task],
+        jobs: [Job.make(task, { id: "berlin-0230", payload: null, trigger: Trigger.cron("30 2 * * *", { timeZone: "Europe/Berlin" }) })]
+      })),
+      Effect.provide(Layer.effectDiscard(TestClock.setTime(Date.parse("2026-03-27T12:00:00Z"))))
+    )
+  })
+
   it.effect("fires a one-off job once, at its date", () => {
     const ledger = new Ledger()
     const task = recordingTask("once", ledger)
