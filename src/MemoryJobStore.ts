@@ -183,15 +183,19 @@ export const make = Effect.gen(function*() {
         .filter((row) => row.record.state === "pending" && row.record.dueAt <= t)
         .sort((a, b) => a.record.dueAt - b.record.dueAt || a.record.fireTime - b.record.fireTime)
       const running = new Map<string, number>()
+      // Per job, the earliest start among runs running before this claim.
+      const firstStart = new Map<string, number>()
       for (const row of pending) {
         if (claimed.length >= request.limit) break
         const job = jobs.get(row.record.jobId)
         if (job === undefined || job.paused || !tasks.has(job.task)) continue
+        const first = firstStart.get(job.id) ?? earliestRunningStart(job.id)
+        firstStart.set(job.id, first)
         const active = running.get(job.id) ?? runningCount(job.id)
         if (active >= job.overlap.max) {
           // Skip means "this fire found the job running": a run that started only
           // after the fire came due (a backlog after an outage or a pause) makes it wait.
-          const foundRunning = earliestRunningStart(job.id) <= row.record.dueAt
+          const foundRunning = first <= row.record.dueAt
           if (job.overlap.onLimit === "skip" && foundRunning && !row.catchUp && !row.record.manual) {
             row.record = {
               ...row.record,
@@ -247,7 +251,10 @@ export const make = Effect.gen(function*() {
       Effect.sync(() =>
         outcomes.map((outcome) => {
           const row = runs.get(outcome.id)
-          if (row === undefined || row.record.state !== "running" || row.token !== outcome.token) return false
+          if (row === undefined || row.token !== outcome.token) return false
+          // The same outcome again (a retry after a lost reply) is accepted, changing nothing.
+          if (row.record.state === outcome.state && row.record.endedAt === outcome.endedAt) return true
+          if (row.record.state !== "running") return false
           row.record = {
             ...row.record,
             state: outcome.state,

@@ -48,9 +48,15 @@ import * as Trigger from "./Trigger.ts"
  * @since 0.1.0
  */
 export interface Options {
-  /** The schema of the store's tables, created if missing. Default `"steadfast"`. */
+  /**
+   * The schema of the store's tables, created if missing: letters, digits and
+   * `_`, at most 30 characters. Default `"steadfast"`.
+   */
   readonly schema?: string | undefined
-  /** Prepended to each table name (`jobs`, `runs`, `migrations`). Default `""`. */
+  /**
+   * Prepended to each table name (`jobs`, `runs`, `migrations`): letters,
+   * digits and `_`, at most 20 characters. Default `""`.
+   */
   readonly tablePrefix?: string | undefined
 }
 

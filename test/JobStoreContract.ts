@@ -218,6 +218,34 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
     )
 
     test(
+      "overlap skip applies to fires that found a run in progress; a backlog that became due while nothing ran waits",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(
+          Job.make(taskNamed(task), {
+            id,
+            payload: null,
+            trigger: Trigger.every(100, { anchor: now }),
+            overlap: { max: 1, onLimit: "skip" },
+            misfire: { grace: 600_000 }
+          })
+        )
+        // Three fires came due while nothing ran (the scheduler was down).
+        yield* options.elapse(350)
+        const first = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.strictEqual(first.runs.length, 1)
+        assert.deepStrictEqual(first.settled, [])
+        assert.strictEqual((yield* store.history({ jobId: id, states: ["pending"] })).length, 2)
+        yield* store.finish([outcome(first.runs[0]!)])
+        const second = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(second.runs.map((r) => r.fireTime), [first.runs[0]!.fireTime + 100])
+      })
+    )
+
+    test(
       "overlap: with max 1 and wait, the next fire stays pending until the running one finishes",
       Effect.gen(function*() {
         const store = yield* JobStore
@@ -257,6 +285,9 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         const [run] = (yield* store.claim({ node: "n", tasks: [task], limit: 1, leaseMs: 30_000 })).runs
         assert.deepStrictEqual(yield* store.finish([{ ...outcome(run!), token: "forged" }]), [false])
         assert.deepStrictEqual(yield* store.finish([outcome(run!, "failed")]), [true])
+        // The same outcome again (a retry after its reply was lost) is accepted and changes nothing...
+        assert.deepStrictEqual(yield* store.finish([outcome(run!, "failed")]), [true])
+        // ...another outcome for the same token is refused.
         assert.deepStrictEqual(yield* store.finish([outcome(run!)]), [false])
         const [record] = yield* store.history({ jobId: run!.jobId })
         assert.strictEqual(record!.state, "failed")

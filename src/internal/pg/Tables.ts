@@ -30,7 +30,7 @@ export interface Tables {
   readonly migrationLock: string
 }
 
-const schemaPattern = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/
+const schemaPattern = /^[A-Za-z_][A-Za-z0-9_]{0,29}$/
 const prefixPattern = /^[A-Za-z0-9_]{0,20}$/
 
 /**
@@ -42,7 +42,7 @@ const prefixPattern = /^[A-Za-z0-9_]{0,20}$/
  */
 export const invalid = (options: Options): string | undefined => {
   if (options.schema !== undefined && !schemaPattern.test(options.schema)) {
-    return `invalid schema name ${JSON.stringify(options.schema)} (letters, digits and _, at most 40)`
+    return `invalid schema name ${JSON.stringify(options.schema)} (letters, digits and _, at most 30)`
   }
   if (options.tablePrefix !== undefined && !prefixPattern.test(options.tablePrefix)) {
     return `invalid table prefix ${JSON.stringify(options.tablePrefix)} (letters, digits and _, at most 20)`

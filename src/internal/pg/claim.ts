@@ -107,8 +107,10 @@ export interface AdvanceInput {
  *
  * A pending run (existing or new) is considered in `(due_at, fire_time)`
  * order. Per job, the first `overlap_max - running` of them start; the ones
- * after are skipped when the job's limit policy is `skip` (never catch-up,
- * manual or retried runs), or stay pending. At most `limit` runs start, and
+ * after are skipped when the job's limit policy is `skip` and a run that
+ * was already running when the fire came due blocks it (never catch-up,
+ * manual or retried runs), or stay pending: a backlog that became due while
+ * nothing ran (an outage, a pause) waits instead of being skipped. At most `limit` runs start, and
  * nothing after the `limit`-th start is looked at: as the memory store does.
  *
  * @internal
@@ -139,7 +141,7 @@ export const settle = (
       RETURNING j.id
     ),
     active AS (
-      SELECT job_id, count(*) AS n FROM ${t.runs}
+      SELECT job_id, count(*) AS n, min(started_at) AS first_start FROM ${t.runs}
       WHERE state = 'running' AND job_id = ANY(${input.jobIds}::text[])
       GROUP BY job_id
     ),
@@ -152,7 +154,7 @@ export const settle = (
       FROM fire f WHERE f.state = 'pending'
     ),
     ranked AS (
-      SELECT c.*, j.overlap_max, j.on_limit,
+      SELECT c.*, j.overlap_max, j.on_limit, coalesce(a.first_start <= c.due_at, false) AS found_running,
         row_number() OVER (PARTITION BY c.job_id ORDER BY c.due_at, c.fire_time, c.src, c.ord)
           <= j.overlap_max - coalesce(a.n, 0) AS want
       FROM candidate c JOIN ${t.jobs} j ON j.id = c.job_id LEFT JOIN active a ON a.job_id = c.job_id
@@ -166,7 +168,8 @@ export const settle = (
       SELECT o.*,
         CASE
           WHEN o.want AND o.starts <= ${input.limit} THEN 'running'
-          WHEN NOT o.want AND o.starts < ${input.limit} AND o.on_limit = 'skip' AND NOT o.catch_up AND NOT o.manual
+          WHEN NOT o.want AND o.starts < ${input.limit} AND o.on_limit = 'skip' AND o.found_running
+            AND NOT o.catch_up AND NOT o.manual
             THEN 'skipped'
           ELSE 'pending'
         END AS verdict

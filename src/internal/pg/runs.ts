@@ -52,8 +52,15 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
       FROM input i
       WHERE r.id = i.id AND r.token = i.token AND r.state = 'running'
       RETURNING i.ord
+    ),
+    -- The same outcome recorded already: a retry after a reply lost in commit.
+    already AS (
+      SELECT i.ord FROM input i JOIN ${t.runs} r
+        ON r.id = i.id AND r.token = i.token AND r.state = i.state AND r.ended_at = i.ended_at
     )
-    SELECT ord, ${notifyFor(sql, t, "(SELECT 1 FROM done LIMIT 1) one", "finish")} AS notified FROM done`
+    SELECT ord, ${notifyFor(sql, t, "(SELECT 1 FROM done LIMIT 1) one", "finish")} AS notified FROM done
+    UNION ALL
+    SELECT ord, NULL FROM already`
 
 /**
  * Extends the leases this node still holds; returns the ids it renewed.

@@ -1,0 +1,244 @@
+/**
+ * Multi-process behaviour with real OS processes against a real PostgreSQL:
+ * start-up races, exactly-once fires, outages, killed connections, killed and
+ * paused processes. Handlers write an independent ledger (files, not the
+ * database), which is what these tests count.
+ */
+import { Effect } from "effect"
+import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import * as EmbeddedPg from "../scripts/lib/EmbeddedPg.ts"
+import * as Trigger from "../src/Trigger.ts"
+import { readLedger, spawnWorker, startsByFire, stopAll, tempLedgerDir, until, withSql, type Worker } from "./support/Cluster.ts"
+import * as TcpProxy from "./support/TcpProxy.ts"
+
+let server: EmbeddedPg.Handle
+let url: string
+let databaseName: string
+
+beforeAll(async () => {
+  // Its own server, so stopping and starting it disturbs no other test file.
+  server = await EmbeddedPg.launch({ fast: true })
+  databaseName = `steadfast_cluster_${Date.now().toString(36)}`
+  url = await Effect.runPromise(EmbeddedPg.createDatabase(server.url, databaseName))
+}, 120_000)
+
+afterAll(async () => {
+  await server?.dispose()
+}, 60_000)
+
+let schemaCounter = 0
+const freshSchema = () => `cluster_${++schemaCounter}_${Date.now().toString(36)}`
+
+const everySecond = (count: number, prefix: string) =>
+  Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, trigger: Trigger.every("1 second") }))
+
+const noFatal = (workers: ReadonlyArray<Worker>) => {
+  for (const worker of workers) {
+    const fatal = worker.lines.find((line) => line._tag === "Fatal")
+    assert.isUndefined(fatal, `${worker.node}: ${JSON.stringify(fatal)} ${worker.stderr().slice(-2_000)}`)
+  }
+}
+
+describe("Cluster (real processes, real PostgreSQL)", () => {
+  it("start-up race: 8 processes starting at once with the same jobs: no error, each job stored once", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const jobs = everySecond(20, "race")
+    const workers = Array.from({ length: 8 }, (_, i) =>
+      spawnWorker({ url, node: `race-${i}`, ledgerDir, schema, jobs, pollMs: 1_000 }))
+    try {
+      await Promise.all(workers.map((w) => w.waitFor((line) => line._tag === "JobsRegistered", 60_000)))
+      noFatal(workers)
+      const rows = await withSql(url, (sql) =>
+        sql<{ id: string; n: number }>`SELECT id, count(*)::int AS n FROM ${sql(schema)}.jobs GROUP BY id`)
+      assert.strictEqual(rows.length, 20)
+      assert.isTrue(rows.every((row) => row.n === 1))
+      for (const worker of workers) assert.isFalse(worker.stderr().includes("duplicate key"), worker.stderr())
+    } finally {
+      const codes = await stopAll(workers)
+      // 130: the program was interrupted by the signal and shut down cleanly (Effect's convention).
+      assert.deepStrictEqual(codes, Array(8).fill(130))
+    }
+  }, 120_000)
+
+  it("exactly once: 4 processes, 50 jobs firing every second for 20 s: every fire ran exactly once", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const jobs = everySecond(50, "tick")
+    const workers = Array.from({ length: 4 }, (_, i) =>
+      spawnWorker({ url, node: `tick-${i}`, ledgerDir, schema, jobs }))
+    let codes: Array<number | null> = []
+    try {
+      await Promise.all(workers.map((w) => w.waitFor((line) => line._tag === "JobsRegistered", 60_000)))
+      const started = Date.now()
+      await until(() => Date.now() - started > 20_000, 25_000, "20 s of fires")
+    } finally {
+      codes = await stopAll(workers)
+    }
+    noFatal(workers)
+    assert.deepStrictEqual(codes, [130, 130, 130, 130])
+    const groups = startsByFire(readLedger(ledgerDir))
+    const duplicates = [...groups.entries()].filter(([, starts]) => starts.length > 1)
+    assert.deepStrictEqual(duplicates, [])
+    // No gaps: each job's fires are every second from its first to its last.
+    for (const job of jobs) {
+      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
+        .sort((a, b) => a - b)
+      assert.isTrue(fires.length >= 19, `${job.id} ran ${fires.length} fires`)
+      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
+    }
+    // The work was shared: more than one process ran fires.
+    const nodes = new Set([...groups.values()].map(([start]) => start!.node))
+    assert.isTrue(nodes.size > 1, `runs came from ${[...nodes].join(", ")}`)
+  }, 120_000)
+
+  it("the bug this project exists to fix: the database goes away exactly while a fire's next time is being written; scheduling resumes, nothing duplicated", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const proxy = await TcpProxy.start({ host: "127.0.0.1", port: server.port })
+    const jobs = everySecond(5, "bug")
+    // Armed before the first fire is due: the first statement that writes a
+    // job's next fire time is cut off before it reaches the server.
+    const cut = proxy.cutOn("SET next_fire = x.next_fire")
+    const workers = Array.from({ length: 2 }, (_, i) =>
+      spawnWorker({ url: proxy.via(url), node: `bug-${i}`, ledgerDir, schema, jobs }))
+    let codes: Array<number | null> = []
+    let restoredAt = 0
+    try {
+      await cut
+      // ... and the database stays away for 3 s.
+      proxy.setDown(true)
+      proxy.dropAll()
+      const cutAt = Date.now()
+      await until(() => Date.now() - cutAt > 3_000, 5_000, "the outage")
+      proxy.setDown(false)
+      restoredAt = Date.now()
+      await until(() => readLedger(ledgerDir).some((line) => line.at > restoredAt + 3_000), 30_000, "fires after the outage")
+    } finally {
+      codes = await stopAll(workers)
+      await proxy.close()
+    }
+    noFatal(workers)
+    assert.deepStrictEqual(codes, [130, 130])
+    const lines = readLedger(ledgerDir)
+    const groups = startsByFire(lines)
+    assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
+    const firstAfter = Math.min(...lines.filter((line) => line.at >= restoredAt).map((line) => line.at))
+    // Both processes saw the outage and the recovery.
+    for (const worker of workers) {
+      assert.isTrue(worker.lines.some((line) => line._tag === "StoreUnavailable"), `${worker.node} saw the outage`)
+      assert.isTrue(worker.lines.some((line) => line._tag === "StoreRecovered"), `${worker.node} recovered`)
+    }
+    // Every fire from the first to the last ran exactly once: the ones due
+    // during the outage were within the misfire grace, so they ran late, once.
+    for (const job of jobs) {
+      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
+        .sort((a, b) => a - b)
+      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
+    }
+    console.log(JSON.stringify({ test: "outage", firstRunAfterRestoreMs: firstAfter - restoredAt }))
+  }, 120_000)
+
+  it("pg_terminate_backend of every connection, repeatedly: no process stops, no fire lost or duplicated", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const jobs = everySecond(10, "term")
+    const workers = Array.from({ length: 3 }, (_, i) =>
+      spawnWorker({ url, node: `term-${i}`, ledgerDir, schema, jobs }))
+    let codes: Array<number | null> = []
+    let terminated = 0
+    try {
+      await Promise.all(workers.map((w) => w.waitFor((line) => line._tag === "JobsRegistered", 60_000)))
+      for (let round = 0; round < 12; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 400 + (round % 3) * 150))
+        const killed = await withSql(server.url, (sql) =>
+          sql<{ n: number }>`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+            WHERE datname = ${databaseName} AND pid <> pg_backend_pid()`)
+        terminated += killed[0]?.n ?? 0
+      }
+      const calm = Date.now()
+      await until(() => readLedger(ledgerDir).some((line) => line.at > calm + 2_000), 30_000, "fires after the storm")
+    } finally {
+      codes = await stopAll(workers)
+    }
+    noFatal(workers)
+    assert.deepStrictEqual(codes, [130, 130, 130])
+    assert.isTrue(terminated >= 12, `terminated ${terminated} connections`)
+    const groups = startsByFire(readLedger(ledgerDir))
+    assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
+    for (const job of jobs) {
+      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
+        .sort((a, b) => a - b)
+      assert.isTrue(fires.length >= 6, `${job.id} ran ${fires.length}`)
+      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
+    }
+  }, 120_000)
+
+  it("a process killed with SIGKILL mid-run: after its lease, its run is retried elsewhere (retry) or recorded lost (record)", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const at = Date.now() + 3_000
+    const jobs = [
+      { id: "killed-retry", trigger: Trigger.once(at), sleepMs: 5_000, onLost: "retry" as const },
+      { id: "killed-record", trigger: Trigger.once(at), sleepMs: 5_000, onLost: "record" as const }
+    ]
+    const timing = { leaseMs: 1_500, heartbeatMs: 300, reapMs: 300 }
+    const victim = spawnWorker({ url, node: "victim", ledgerDir, schema, jobs, ...timing })
+    let survivor: Worker | undefined
+    try {
+      await until(() => readLedger(ledgerDir).filter((line) => line.kind === "start").length === 2, 30_000, "both runs started")
+      survivor = spawnWorker({ url, node: "survivor", ledgerDir, schema, jobs, ...timing })
+      await survivor.waitFor((line) => line._tag === "JobsRegistered", 60_000)
+      victim.signal("SIGKILL")
+      await victim.exited
+      await until(
+        () => readLedger(ledgerDir).some((line) => line.kind === "end" && line.node === "survivor"),
+        30_000,
+        "the survivor to finish the retried run"
+      )
+    } finally {
+      await stopAll([victim, ...(survivor ? [survivor] : [])])
+    }
+    const lines = readLedger(ledgerDir)
+    const retried = lines.filter((line) => line.jobId === "killed-retry" && line.kind === "start")
+    assert.deepStrictEqual(retried.map((line) => [line.node, line.attempt, line.fireTime]), [["victim", 1, at], ["survivor", 2, at]])
+    assert.isFalse(lines.some((line) => line.jobId === "killed-record" && line.node === "survivor"))
+    const runs = await withSql(url, (sql) =>
+      sql<{ job_id: string; state: string; node: string | null; attempt: number }>`
+        SELECT job_id, state, node, attempt FROM ${sql(schema)}.runs ORDER BY job_id`)
+    assert.deepStrictEqual(runs.map((r) => [r.job_id, r.state, r.node, r.attempt]), [
+      ["killed-record", "lost", "victim", 1],
+      ["killed-retry", "succeeded", "survivor", 2]
+    ])
+    assert.isTrue(survivor!.lines.some((line) => line._tag === "RunLost" && line.jobId === "killed-record"))
+  }, 120_000)
+
+  it("a process paused past its lease (SIGSTOP, SIGCONT) cannot overwrite the newer outcome", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const at = Date.now() + 3_000
+    const jobs = [{ id: "paused", trigger: Trigger.once(at), sleepMs: 3_000, onLost: "retry" as const }]
+    const timing = { leaseMs: 1_500, heartbeatMs: 300, reapMs: 300 }
+    const sleeper = spawnWorker({ url, node: "sleeper", ledgerDir, schema, jobs, ...timing })
+    let other: Worker | undefined
+    try {
+      await until(() => readLedger(ledgerDir).some((line) => line.kind === "start"), 30_000, "the run to start")
+      sleeper.signal("SIGSTOP")
+      other = spawnWorker({ url, node: "other", ledgerDir, schema, jobs, ...timing })
+      await until(
+        () => readLedger(ledgerDir).some((line) => line.kind === "end" && line.node === "other"),
+        30_000,
+        "the take-over to finish"
+      )
+      sleeper.signal("SIGCONT")
+      await sleeper.waitFor((line) => line._tag === "RunLeaseLost", 30_000)
+    } finally {
+      await stopAll([sleeper, ...(other ? [other] : [])])
+    }
+    const runs = await withSql(url, (sql) =>
+      sql<{ state: string; node: string | null; attempt: number }>`SELECT state, node, attempt FROM ${sql(schema)}.runs`)
+    assert.deepStrictEqual(runs.map((r) => [r.state, r.node, r.attempt]), [["succeeded", "other", 2]])
+    // The paused node came back, learnt it lost the lease, and its outcome was never written.
+    assert.isFalse(sleeper.lines.some((line) => line._tag === "RunSucceeded"))
+  }, 120_000)
+})

@@ -1,0 +1,151 @@
+/**
+ * Real OS processes running the scheduler (`test/support/worker.ts`), and the
+ * independent ledger their handlers write.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { LedgerLine, WorkerConfig } from "./worker.ts"
+
+const workerPath = path.join(import.meta.dirname, "worker.ts")
+
+export interface Worker {
+  readonly process: ChildProcess
+  readonly node: string
+  /** JSON lines the worker printed (events, Ready, Fatal). */
+  readonly lines: Array<{ readonly _tag: string; readonly [key: string]: unknown }>
+  readonly stderr: () => string
+  readonly exited: Promise<number | null>
+  /** Resolves when a printed line matches, rejects after `timeoutMs`. */
+  readonly waitFor: (
+    predicate: (line: { readonly _tag: string; readonly [key: string]: unknown }) => boolean,
+    timeoutMs?: number
+  ) => Promise<void>
+  readonly signal: (signal: NodeJS.Signals) => void
+  readonly alive: () => boolean
+}
+
+export const tempLedgerDir = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "steadfast-ledger-"))
+
+export const spawnWorker = (config: Omit<WorkerConfig, "ledger"> & { readonly ledgerDir: string }): Worker => {
+  const { ledgerDir, ...rest } = config
+  const full: WorkerConfig = { ...rest, ledger: path.join(ledgerDir, `${config.node}.jsonl`) }
+  const child = spawn(process.execPath, [workerPath, JSON.stringify(full)], { stdio: ["ignore", "pipe", "pipe"] })
+  const lines: Array<{ readonly _tag: string; readonly [key: string]: unknown }> = []
+  const waiters = new Set<() => void>()
+  let buffer = ""
+  let errors = ""
+  child.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString()
+    let newline = buffer.indexOf("\n")
+    while (newline >= 0) {
+      const text = buffer.slice(0, newline)
+      buffer = buffer.slice(newline + 1)
+      newline = buffer.indexOf("\n")
+      try {
+        lines.push(JSON.parse(text))
+      } catch {
+        // a log line, not an event
+      }
+    }
+    for (const waiter of waiters) waiter()
+  })
+  child.stderr!.on("data", (chunk: Buffer) => {
+    errors += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  let running = true
+  void exited.then(() => {
+    running = false
+    for (const waiter of waiters) waiter()
+  })
+  const waitFor: Worker["waitFor"] = (predicate, timeoutMs = 30_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (lines.some(predicate)) {
+          cleanup()
+          resolve()
+        } else if (!running) {
+          cleanup()
+          reject(new Error(`worker ${config.node} exited; stderr: ${errors.slice(-2_000)}`))
+        }
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(new Error(`worker ${config.node}: no matching line within ${timeoutMs} ms; stderr: ${errors.slice(-2_000)}`))
+      }, timeoutMs)
+      const cleanup = () => {
+        clearTimeout(timer)
+        waiters.delete(check)
+      }
+      waiters.add(check)
+      check()
+    })
+  return {
+    process: child,
+    node: config.node,
+    lines,
+    stderr: () => errors,
+    exited,
+    waitFor,
+    signal: (signal) => {
+      if (running) child.kill(signal)
+    },
+    alive: () => running
+  }
+}
+
+/** Stops workers with SIGTERM (graceful) and waits for them; SIGKILL after `timeoutMs`. */
+export const stopAll = async (workers: ReadonlyArray<Worker>, timeoutMs = 15_000): Promise<Array<number | null>> => {
+  for (const worker of workers) {
+    worker.signal("SIGCONT")
+    worker.signal("SIGTERM")
+  }
+  const timer = setTimeout(() => workers.forEach((w) => w.signal("SIGKILL")), timeoutMs)
+  const codes = await Promise.all(workers.map((w) => w.exited))
+  clearTimeout(timer)
+  return codes
+}
+
+export const readLedger = (dir: string): Array<LedgerLine> =>
+  fs.readdirSync(dir)
+    .filter((file) => file.endsWith(".jsonl"))
+    .flatMap((file) =>
+      fs.readFileSync(path.join(dir, file), "utf8").split("\n").filter((line) => line.length > 0).map((line): LedgerLine =>
+        JSON.parse(line)
+      )
+    )
+
+/** Ledger starts grouped by `(job, fire)`: the exactly-once check is that every group has one entry. */
+export const startsByFire = (lines: ReadonlyArray<LedgerLine>): Map<string, Array<LedgerLine>> => {
+  const groups = new Map<string, Array<LedgerLine>>()
+  for (const line of lines) {
+    if (line.kind !== "start") continue
+    const key = `${line.jobId}|${line.fireTime}`
+    const group = groups.get(key) ?? []
+    group.push(line)
+    groups.set(key, group)
+  }
+  return groups
+}
+
+/** Waits until `condition` holds, polling every 50 ms; rejects after `timeoutMs`. */
+export const until = async (condition: () => boolean, timeoutMs: number, what: string): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Runs `f` on a one-connection pool to `url` and returns its result. */
+export const withSql = <A>(url: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>): Promise<A> =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      return yield* f(yield* SqlClient.SqlClient)
+    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })), Effect.orDie)
+  )

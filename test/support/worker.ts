@@ -1,0 +1,114 @@
+/**
+ * One scheduler process for multi-process tests, started with
+ * `process.execPath test/support/worker.ts '<config json>'`.
+ *
+ * Its handlers write an independent ledger: one JSON line per handler start
+ * (and end) appended to a file of its own, outside the database, so the
+ * tests count what really ran, not what the library says it ran. Events go to
+ * stdout as JSON lines.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+import * as Job from "../../src/Job.ts"
+import * as PgJobStore from "../../src/PgJobStore.ts"
+import * as Scheduler from "../../src/Scheduler.ts"
+import * as Task from "../../src/Task.ts"
+import type * as Trigger from "../../src/Trigger.ts"
+
+export interface WorkerJob {
+  readonly id: string
+  readonly trigger: Trigger.Trigger
+  readonly sleepMs?: number
+  readonly onLost?: Job.LostPolicy
+  readonly misfire?: Job.Misfire
+  readonly graceMs?: number
+  readonly overlap?: Job.OverlapPolicy
+}
+
+export interface WorkerConfig {
+  readonly url: string
+  readonly node: string
+  readonly ledger: string
+  readonly jobs: ReadonlyArray<WorkerJob>
+  readonly schema?: string
+  readonly version?: number
+  readonly leaseMs?: number
+  readonly heartbeatMs?: number
+  readonly reapMs?: number
+  readonly pollMs?: number
+  /** Print every event (default: only lifecycle events). */
+  readonly verbose?: boolean
+}
+
+export interface LedgerLine {
+  readonly kind: "start" | "end"
+  readonly jobId: string
+  readonly fireTime: number
+  readonly attempt: number
+  readonly node: string
+  readonly pid: number
+  readonly at: number
+}
+
+const config: WorkerConfig = JSON.parse(process.argv[2] ?? "{}")
+
+const write = (line: LedgerLine) => fs.appendFileSync(config.ledger, `${JSON.stringify(line)}\n`)
+
+const ledgerTask = Task.make(
+  "ledger",
+  Schema.Struct({ sleepMs: Schema.Number }),
+  ({ sleepMs }, context) =>
+    Effect.gen(function*() {
+      const line = { jobId: context.jobId, fireTime: context.fireTime, attempt: context.attempt, node: context.node, pid: process.pid }
+      write({ kind: "start", ...line, at: Date.now() })
+      if (sleepMs > 0) yield* Effect.sleep(sleepMs)
+      write({ kind: "end", ...line, at: Date.now() })
+    })
+)
+
+const jobs = config.jobs.map((spec) =>
+  Job.make(ledgerTask, {
+    id: spec.id,
+    payload: { sleepMs: spec.sleepMs ?? 0 },
+    trigger: spec.trigger,
+    onLost: spec.onLost,
+    overlap: spec.overlap,
+    misfire: { grace: spec.graceMs, then: spec.misfire }
+  })
+)
+
+const print = (value: unknown) => Effect.sync(() => process.stdout.write(`${JSON.stringify(value)}\n`))
+
+const quiet = new Set(["RunStarted", "RunSucceeded"])
+
+const program = Effect.gen(function*() {
+  const scheduler = yield* Scheduler.Scheduler
+  yield* print({ _tag: "Ready", node: scheduler.node, pid: process.pid })
+  yield* scheduler.events.pipe(
+    Stream.filter((event) => config.verbose === true || !quiet.has(event._tag)),
+    Stream.runForEach(print)
+  )
+})
+
+const SchedulerLive = Scheduler.layer({
+  tasks: [ledgerTask],
+  jobs,
+  node: config.node,
+  version: config.version,
+  leaseDuration: config.leaseMs,
+  heartbeatInterval: config.heartbeatMs,
+  reapInterval: config.reapMs,
+  pollInterval: config.pollMs,
+  shutdownGrace: "2 seconds"
+}).pipe(
+  Layer.provide(PgJobStore.layer({ schema: config.schema })),
+  Layer.provide(PgClient.layer({ url: Redacted.make(config.url) }))
+)
+
+program.pipe(
+  Effect.provide(SchedulerLive),
+  Effect.tapCause((cause) => print({ _tag: "Fatal", cause: String(cause) })),
+  NodeRuntime.runMain
+)
