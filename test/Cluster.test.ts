@@ -201,6 +201,7 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     }
     const lines = readLedger(ledgerDir)
     const retried = lines.filter((line) => line.jobId === "killed-retry" && line.kind === "start")
+      .sort((a, b) => a.attempt - b.attempt)
     assert.deepStrictEqual(retried.map((line) => [line.node, line.attempt, line.fireTime]), [["victim", 1, at], ["survivor", 2, at]])
     assert.isFalse(lines.some((line) => line.jobId === "killed-record" && line.node === "survivor"))
     const runs = await withSql(url, (sql) =>
@@ -240,5 +241,60 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     assert.deepStrictEqual(runs.map((r) => [r.state, r.node, r.attempt]), [["succeeded", "other", 2]])
     // The paused node came back, learnt it lost the lease, and its outcome was never written.
     assert.isFalse(sleeper.lines.some((line) => line._tag === "RunSucceeded"))
+  }, 120_000)
+
+  it("server restarts mid-run, several times: every process stays alive and scheduling; fires due during the outage follow each job's misfire policy", async () => {
+    if (!server.managed) return // DATABASE_URL names a server these tests cannot stop
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const graceMs = 1_500
+    const jobs = [
+      { id: "restart-coalesce", trigger: Trigger.every("1 second"), graceMs, misfire: { _tag: "Coalesce", keep: "latest" } as const },
+      { id: "restart-skip", trigger: Trigger.every("1 second"), graceMs, misfire: { _tag: "Skip" } as const },
+      { id: "restart-catchup", trigger: Trigger.every("1 second"), graceMs, misfire: { _tag: "CatchUp", max: 2 } as const }
+    ]
+    const workers = Array.from({ length: 3 }, (_, i) =>
+      spawnWorker({ url, node: `restart-${i}`, ledgerDir, schema, jobs }))
+    let codes: Array<number | null> = []
+    let lastStart = 0
+    try {
+      await Promise.all(workers.map((w) => w.waitFor((line) => line._tag === "JobsRegistered", 60_000)))
+      for (let round = 0; round < 3; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_500))
+        await server.stop()
+        await new Promise((resolve) => setTimeout(resolve, 4_000))
+        await server.start()
+        lastStart = Date.now()
+      }
+      await until(() => readLedger(ledgerDir).filter((line) => line.at > lastStart + 2_500).length >= 6, 30_000, "fires after the last restart")
+    } finally {
+      codes = await stopAll(workers)
+    }
+    noFatal(workers)
+    assert.deepStrictEqual(codes, [130, 130, 130])
+    for (const worker of workers) assert.isTrue(worker.lines.some((line) => line._tag === "StoreRecovered"), worker.node)
+    const groups = startsByFire(readLedger(ledgerDir))
+    assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
+    const runs = await withSql(url, (sql) =>
+      sql<{ job_id: string; fire_time: string; state: string; started_at: string | null; due_at: string; note: string | null }>`
+        SELECT job_id, fire_time, state, started_at, due_at, note FROM ${sql(schema)}.runs ORDER BY job_id, fire_time`)
+    const byJob = (id: string) => runs.filter((r) => r.job_id === id)
+    for (const job of jobs) {
+      // Every fire left exactly one record: no gaps in the fire times.
+      const fires = byJob(job.id).map((r) => Number(r.fire_time))
+      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} record gap`)
+    }
+    const late = (r: { started_at: string | null; due_at: string }) => r.started_at !== null && Number(r.started_at) - Number(r.due_at) > graceMs
+    // Skip: late fires are recorded missed and never run.
+    assert.isTrue(byJob("restart-skip").filter((r) => r.state === "missed").length >= 3)
+    assert.deepStrictEqual(byJob("restart-skip").filter(late), [])
+    // Coalesce: the late fires of an outage become one run, the rest are recorded coalesced.
+    assert.isTrue(byJob("restart-coalesce").filter((r) => r.state === "coalesced").length >= 3)
+    const coalescedRuns = byJob("restart-coalesce").filter(late)
+    assert.isTrue(coalescedRuns.length >= 1 && coalescedRuns.length <= 3, `${coalescedRuns.length} late runs`)
+    // Catch up (max 2): at most two late fires per outage run, older ones are recorded missed.
+    const caughtUp = byJob("restart-catchup").filter(late)
+    assert.isTrue(caughtUp.length >= 2 && caughtUp.length <= 6, `${caughtUp.length} late runs`)
+    assert.isTrue(byJob("restart-catchup").filter((r) => r.state === "missed").length >= 1)
   }, 120_000)
 })
