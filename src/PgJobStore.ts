@@ -39,7 +39,7 @@ import type * as Job from "./Job.ts"
 import { JobExists, JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
 import { StoreError } from "./StoreError.ts"
-import { classify } from "./StoreRetry.ts"
+import { classify, policy } from "./StoreRetry.ts"
 import * as Trigger from "./Trigger.ts"
 
 /**
@@ -100,7 +100,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return yield* new StoreError({ operation: "make", reason: "InvalidOptions", retryable: false, cause: new Error(problem) })
   }
   const t = Tables.make(sql, options)
-  yield* guard("migrate", migrate(sql, t))
+  // A process may start while the database is still down: wait for it (with
+  // capped backoff, for as long as it takes) instead of failing to start.
+  yield* guard("migrate", migrate(sql, t)).pipe(
+    Effect.retry(policy({ base: "50 millis", cap: "1 second", maxElapsed: "Infinity" }))
+  )
 
   const dbNow = Effect.map(Runs.now(sql), ([row]) => Tables.ms(row?.t))
   const stored = (row: Parameters<typeof toStoredJob>[0] | undefined) =>

@@ -297,4 +297,23 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     assert.isTrue(caughtUp.length >= 2 && caughtUp.length <= 6, `${caughtUp.length} late runs`)
     assert.isTrue(byJob("restart-catchup").filter((r) => r.state === "missed").length >= 1)
   }, 120_000)
+
+  it("a process started while the database is down waits for it, then schedules", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const proxy = await TcpProxy.start({ host: "127.0.0.1", port: server.port })
+    proxy.setDown(true)
+    const worker = spawnWorker({ url: proxy.via(url), node: "early", ledgerDir, schema, jobs: everySecond(1, "early") })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      assert.isTrue(worker.alive())
+      proxy.setDown(false)
+      await worker.waitFor((line) => line._tag === "JobsRegistered", 30_000)
+      await until(() => readLedger(ledgerDir).length > 0, 10_000, "a run")
+    } finally {
+      await stopAll([worker])
+      await proxy.close()
+    }
+    noFatal([worker])
+  }, 60_000)
 })
