@@ -17,6 +17,8 @@ import * as Trigger from "../src/Trigger.ts"
 export interface ContractOptions {
   /** Lets store time pass by `ms` (TestClock.adjust, or a real wait). */
   readonly elapse: (ms: number) => Effect.Effect<void>
+  /** Run on the real clock (a backend whose wrappers sleep, like retries). */
+  readonly live?: boolean
 }
 
 let counter = 0
@@ -38,7 +40,7 @@ const outcome = (run: Run.Claimed, state: Run.Outcome["state"] = "succeeded", en
 
 export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, options: ContractOptions): void => {
   const test = (title: string, body: Effect.Effect<void, unknown, JobStore>) =>
-    it.effect(title, () => Effect.provide(body, layer), 30_000)
+    (options.live === true ? it.live : it.effect)(title, () => Effect.provide(body, layer), 30_000)
 
   describe(`JobStore contract: ${name}`, () => {
     test(

@@ -142,7 +142,7 @@ export const during = (
   operations?: ReadonlyArray<Operation>
 ): Plan =>
 (operation, _call, now) =>
-  now >= from && now < until && operation !== "now" && (operations === undefined || operations.includes(operation))
+  now >= from && now < until && (operations === undefined || operations.includes(operation))
     ? { _tag: "Fail", error: connectionLost(operation) }
     : undefined
 
@@ -170,7 +170,7 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     Effect.gen(function*() {
       const call = (calls.get(operation) ?? 0) + 1
       calls.set(operation, call)
-      const now = operation === "now" ? 0 : yield* Effect.orDie(store.now)
+      const now = yield* Effect.orDie(store.now)
       const fault = plan(operation, call, now)
       if (fault === undefined) return yield* effect
       switch (fault._tag) {
@@ -222,3 +222,41 @@ export const layer = (plan: Plan): Layer.Layer<JobStore, never, JobStore> =>
   Layer.effect(JobStore, Effect.gen(function*() {
     return wrap(yield* JobStore, plan)
   }))
+
+/**
+ * Turns a failure plan given as data (see `Arbitraries.failurePlan`) into a
+ * `Plan`: outages fail every call while the store clock is in their
+ * window; single failures strike the given call of an operation.
+ *
+ * @example
+ * ```ts
+ * import { FaultyJobStore } from "steadfast/testing"
+ *
+ * const plan = FaultyJobStore.fromPlan({
+ *   outages: [{ from: 10_000, until: 15_000, error: FaultyJobStore.connectionLost("claim") }],
+ *   single: []
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromPlan = (plan: {
+  readonly outages: ReadonlyArray<{ readonly from: number; readonly until: number; readonly error: StoreError }>
+  readonly single: ReadonlyArray<{
+    readonly operation: Operation
+    readonly call: number
+    readonly when: "before" | "after"
+    readonly error: StoreError
+  }>
+}): Plan =>
+(operation, call, now) => {
+  for (const outage of plan.outages) {
+    if (now >= outage.from && now < outage.until) return { _tag: "Fail", error: outage.error }
+  }
+  for (const single of plan.single) {
+    if (single.operation === operation && single.call === call) {
+      return { _tag: single.when === "before" ? "Fail" : "FailAfter", error: single.error }
+    }
+  }
+  return undefined
+}

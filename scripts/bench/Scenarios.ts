@@ -1,0 +1,267 @@
+/**
+ * The benchmark's scenarios. Each returns the figures of its JSON line (the
+ * entry point adds the command and the machine): medians over repetitions
+ * where a repetition is cheap, with every repetition's value beside them.
+ */
+import * as Bench from "./Bench.ts"
+import { top } from "./Database.ts"
+import { latency, mb, median, mergeRuns, round } from "./Figures.ts"
+import { jobsOf } from "./Protocol.ts"
+import { sleep, spawnWorker, stopAll, type Worker } from "./Workers.ts"
+
+const hour = 3_600_000
+
+const start = async (workers: ReadonlyArray<Worker>) => {
+  try {
+    return await Promise.all(workers.map((worker) => worker.ready))
+  } catch (error) {
+    await stopAll(workers)
+    throw error
+  }
+}
+
+const pick = <A>(values: ReadonlyArray<A>, f: (a: A) => number) => {
+  const all = values.map(f)
+  return { median: round(median(all)), runs: all.map(round) }
+}
+
+/**
+ * 20,000 one-off jobs due at the same instant, 2 processes: runs per second
+ * from the first handler start to the last handler end, and lateness.
+ */
+export const drain = async (bench: Bench.Bench, options: { readonly jobs: number; readonly processes: number; readonly repeat: number }) => {
+  const results: Array<Bench.DrainFigures> = []
+  for (let rep = 0; rep < options.repeat; rep++) {
+    const schema = bench.schema("drain")
+    const workers = Array.from({ length: options.processes }, (_, i) =>
+      spawnWorker({ url: bench.db.url, schema, node: `drain-${rep}-${i}` }))
+    try {
+      await start(workers)
+      const figures = await Bench.drain(bench, schema, workers, options.jobs, "d")
+      bench.log(`drain ${rep + 1}/${options.repeat}: ${figures.runsPerSecond} runs/s, lateness p50 ${figures.lateness.p50} ms`)
+      results.push(figures)
+    } finally {
+      await stopAll(workers)
+    }
+  }
+  return {
+    params: options,
+    runsPerSecond: pick(results, (r) => r.runsPerSecond),
+    latenessP50Ms: pick(results, (r) => r.lateness.p50),
+    latenessP99Ms: pick(results, (r) => r.lateness.p99),
+    fromFireMs: pick(results, (r) => r.fromFireMs),
+    duplicates: results.reduce((sum, r) => sum + r.duplicates, 0),
+    ran: results.map((r) => r.runs),
+    perNode: results.map((r) => Object.values(r.perNode)),
+    registerMs: pick(results, (r) => r.registerMs),
+    statementMeanMs: results.at(-1)?.statementMeanMs,
+    cpuUsPerRun: results.at(-1)?.cpuUsPerRun,
+    targets: { runsPerSecond: ">= 16000 (floor 12000)" }
+  }
+}
+
+/**
+ * 500 jobs each firing every second for 30 s, 2 processes: duplicates and
+ * missed fires (from the ledger, against every expected `(job, fire)`), and
+ * lateness.
+ */
+export const everySecond = async (
+  bench: Bench.Bench,
+  options: { readonly jobs: number; readonly seconds: number; readonly processes: number }
+) => {
+  const schema = bench.schema("every")
+  const workers = Array.from({ length: options.processes }, (_, i) =>
+    spawnWorker({ url: bench.db.url, schema, node: `every-${i}` }))
+  try {
+    await start(workers)
+    await bench.db.register(schema, jobsOf({ kind: "every", prefix: "e", count: options.jobs, everyMs: 1_000, anchor: 0 }))
+    // A few warm-up seconds, then a window of whole seconds.
+    const from = Math.ceil((Date.now() + 3_000) / 1_000) * 1_000
+    const until = from + options.seconds * 1_000
+    bench.log(`every-second: window of ${options.seconds} s starts in ${from - Date.now()} ms`)
+    await bench.db.resetStatements()
+    await sleep(until - Date.now() + 2_000)
+    const statements = await bench.db.statements()
+    const reports = await Promise.all(workers.map((worker) => worker.report(true)))
+    const all = mergeRuns(reports)
+    const window = mergeRuns(reports, (fire) => fire >= from && fire < until)
+    let missed = 0
+    for (let i = 0; i < options.jobs; i++) {
+      for (let fire = from; fire < until; fire += 1_000) if (!window.byFire.has(`e-${i}|${fire}`)) missed++
+    }
+    const lateness = latency(window.lateness)
+    bench.log(`every-second: ${window.count} runs, ${all.duplicates} duplicates, ${missed} missed, p50 ${lateness.p50} ms`)
+    return {
+      params: options,
+      expected: options.jobs * options.seconds,
+      ran: window.count,
+      duplicates: all.duplicates,
+      missed,
+      latenessMs: lateness,
+      perNode: window.perNode,
+      statementsPerSecond: round(statements.total / ((until - from + 2_000) / 1_000)),
+      statementMeanMs: {
+        lock: Bench.meanOf(statements, Bench.statementMarkers.lock),
+        settle: Bench.meanOf(statements, Bench.statementMarkers.settle),
+        finish: Bench.meanOf(statements, Bench.statementMarkers.finish)
+      },
+      targets: { duplicates: 0, missed: 0, latenessP50Ms: "<= 5", latenessP99Ms: "<= 15" }
+    }
+  } finally {
+    await stopAll(workers)
+  }
+}
+
+/**
+ * 10,000 jobs none of which is due for the next hour, declared by 2
+ * processes: database statements per second over a window, and the
+ * workers' CPU.
+ */
+export const idle = async (
+  bench: Bench.Bench,
+  options: { readonly jobs: number; readonly windowSeconds: number; readonly processes: number }
+) => {
+  const schema = bench.schema("idle")
+  const anchor = Date.now() + hour / 2
+  const declare = { kind: "every", prefix: "i", count: options.jobs, everyMs: hour, anchor } as const
+  const workers = Array.from({ length: options.processes }, (_, i) =>
+    spawnWorker({ url: bench.db.url, schema, node: `idle-${i}`, declare }))
+  try {
+    await start(workers)
+    // Let start-up settle (registration wake-ups, first claims).
+    await sleep(5_000)
+    await bench.db.resetStatements()
+    const before = await Promise.all(workers.map((worker) => worker.report(false)))
+    const t0 = Bench.now()
+    bench.log(`idle: measuring for ${options.windowSeconds} s`)
+    await sleep(options.windowSeconds * 1_000)
+    const after = await Promise.all(workers.map((worker) => worker.report(false)))
+    const seconds = (Bench.now() - t0) / 1_000
+    const statements = await bench.db.statements()
+    const cpu = after.map((report, i) => {
+      const b = before[i]!
+      const us = report.cpu.user + report.cpu.system - b.cpu.user - b.cpu.system
+      return { node: report.node, cpuMsPerSecond: round(us / 1_000 / seconds), rssMb: mb(report.rss) }
+    })
+    bench.log(`idle: ${statements.total} statements in ${seconds.toFixed(1)} s`)
+    return {
+      params: options,
+      statementsPerSecond: round(statements.total / seconds),
+      statements: statements.total,
+      windowSeconds: round(seconds),
+      method: statements.method,
+      top: top(statements),
+      workers: cpu,
+      cpuPercentOfOneCore: round(cpu.reduce((sum, w) => sum + w.cpuMsPerSecond, 0) / 10),
+      targets: { statementsPerSecond: "<= 0.5 (both processes)", cpu: "near zero" }
+    }
+  } finally {
+    await stopAll(workers)
+  }
+}
+
+/**
+ * One process declaring 100,000 jobs: time to register them at start-up, its
+ * resident memory once idle, and a drain of 20,000 due jobs (2 processes)
+ * with the 100,000 not-due jobs beside them.
+ */
+export const scale = async (
+  bench: Bench.Bench,
+  options: { readonly jobs: number; readonly drainJobs: number; readonly repeat: number }
+) => {
+  const results: Array<{ registerMs: number; rssMb: number; heapMb: number; drain: Bench.DrainFigures }> = []
+  for (let rep = 0; rep < options.repeat; rep++) {
+    const schema = bench.schema("scale")
+    const anchor = Date.now() + hour / 2
+    const holder = spawnWorker({
+      url: bench.db.url,
+      schema,
+      node: `scale-${rep}-holder`,
+      declare: { kind: "every", prefix: "s", count: options.jobs, everyMs: hour, anchor }
+    })
+    const workers = [holder]
+    try {
+      const [ready] = await start(workers)
+      await sleep(5_000)
+      const idleReport = await holder.report(false)
+      const other = spawnWorker({ url: bench.db.url, schema, node: `scale-${rep}-other` })
+      workers.push(other)
+      await start([other])
+      const figures = await Bench.drain(bench, schema, workers, options.drainJobs, "due")
+      bench.log(
+        `scale ${rep + 1}/${options.repeat}: registered in ${round(ready!.registerMs)} ms, rss ${mb(idleReport.rss)} MB, ` +
+          `drain ${figures.runsPerSecond} runs/s`
+      )
+      results.push({ registerMs: ready!.registerMs, rssMb: mb(idleReport.rss), heapMb: mb(idleReport.heapUsed), drain: figures })
+    } finally {
+      await stopAll(workers)
+    }
+  }
+  return {
+    params: options,
+    registerMs: pick(results, (r) => r.registerMs),
+    idleRssMb: pick(results, (r) => r.rssMb),
+    idleHeapMb: pick(results, (r) => r.heapMb),
+    drainBesideIdle: {
+      runsPerSecond: pick(results, (r) => r.drain.runsPerSecond),
+      latenessP50Ms: pick(results, (r) => r.drain.lateness.p50),
+      latenessP99Ms: pick(results, (r) => r.drain.lateness.p99),
+      duplicates: results.reduce((sum, r) => sum + r.drain.duplicates, 0),
+      ran: results.map((r) => r.drain.runs),
+      statementMeanMs: results.at(-1)?.drain.statementMeanMs
+    },
+    targets: { registerMs: "< 5000", idleRssMb: "< 150", drainBesideIdle: "as drain" }
+  }
+}
+
+/**
+ * The database restarted (stop, 3 s down, start) while jobs fire every
+ * second, 2 processes: from the server being ready again to the first
+ * handler start. Repeated; duplicates over the whole scenario.
+ */
+export const recovery = async (
+  bench: Bench.Bench,
+  options: { readonly jobs: number; readonly processes: number; readonly downMs: number; readonly repeat: number }
+) => {
+  if (!bench.db.server.managed) return { params: options, skipped: "the server comes from DATABASE_URL: it cannot be restarted" }
+  const schema = bench.schema("recovery")
+  const workers = Array.from({ length: options.processes }, (_, i) =>
+    spawnWorker({ url: bench.db.url, schema, node: `recovery-${i}` }))
+  const restarts: Array<{ startCalled: number; ready: number }> = []
+  try {
+    await start(workers)
+    await bench.db.register(schema, jobsOf({ kind: "every", prefix: "r", count: options.jobs, everyMs: 1_000, anchor: 0 }))
+    await sleep(3_000)
+    for (let rep = 0; rep < options.repeat; rep++) {
+      await bench.db.server.stop()
+      await sleep(options.downMs)
+      const startCalled = Bench.now()
+      await bench.db.server.start()
+      const ready = Bench.now()
+      restarts.push({ startCalled, ready })
+      await sleep(3_000)
+    }
+    const reports = await Promise.all(workers.map((worker) => worker.report(true)))
+    const runs = mergeRuns(reports)
+    const starts = [...runs.starts].sort((a, b) => a - b)
+    const firsts = restarts.map(({ startCalled, ready }) => {
+      const first = starts.find((s) => s > startCalled)
+      return {
+        serverStartMs: round(ready - startCalled),
+        firstRunAfterReadyMs: first === undefined ? null : round(first - ready)
+      }
+    })
+    const after = firsts.map((f) => f.firstRunAfterReadyMs).filter((v): v is number => v !== null)
+    bench.log(`recovery: first runs ${after.join(", ")} ms after the server was ready`)
+    return {
+      params: options,
+      firstRunAfterReadyMs: { median: round(median(after)), runs: after },
+      serverStartMs: firsts.map((f) => f.serverStartMs),
+      duplicates: runs.duplicates,
+      restarts: reports.map((r) => r.health.restarts),
+      targets: { firstRunAfterReadyMs: "< 100", duplicates: 0 }
+    }
+  } finally {
+    await stopAll(workers)
+  }
+}

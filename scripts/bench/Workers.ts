@@ -1,0 +1,108 @@
+/**
+ * Scheduler processes for the benchmark: real OS processes running
+ * `scripts/bench/worker.ts` on the same Node (`process.execPath`), spoken to
+ * over IPC. The same pattern as `test/support/Cluster.ts`.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as path from "node:path"
+import type { ParentMessage, WorkerConfig, WorkerMessage } from "./Protocol.ts"
+
+const workerPath = path.join(import.meta.dirname, "worker.ts")
+
+type Ready = Extract<WorkerMessage, { type: "ready" }>
+type Report = Extract<WorkerMessage, { type: "report" }>
+
+export interface Worker {
+  readonly node: string
+  readonly process: ChildProcess
+  /** Resolves when the scheduler is built and its declared jobs registered. */
+  readonly ready: Promise<Ready>
+  readonly count: () => Promise<number>
+  readonly report: (ledger: boolean) => Promise<Report>
+  /** SIGTERM (graceful shutdown), SIGKILL after `timeoutMs`; resolves with the exit code. */
+  readonly stop: (timeoutMs?: number) => Promise<number | null>
+  readonly output: () => string
+}
+
+/** Extra Node flags for the workers, e.g. `BENCH_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=prof"` to profile them. */
+const workerFlags = (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter((flag) => flag.length > 0)
+
+export const spawnWorker = (config: WorkerConfig): Worker => {
+  const child = spawn(process.execPath, [...workerFlags, workerPath, JSON.stringify(config)], {
+    stdio: ["ignore", "pipe", "pipe", "ipc"]
+  })
+  let output = ""
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000)
+  }
+  child.stdout!.on("data", keep)
+  child.stderr!.on("data", keep)
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  let alive = true
+  void exited.then(() => {
+    alive = false
+  })
+  const died = () => exited.then(() => Promise.reject(new Error(`worker ${config.node} exited: ${output.slice(-3_000)}`)))
+
+  // Requests are answered in order: one FIFO of waiters per message type.
+  const waiters = new Map<string, Array<(message: WorkerMessage) => void>>()
+  child.on("message", (message: WorkerMessage) => {
+    const queue = waiters.get(message.type)
+    queue?.shift()?.(message)
+  })
+  const await_ = <M extends WorkerMessage>(type: M["type"]): Promise<M> =>
+    Promise.race([
+      new Promise<M>((resolve) => {
+        const queue = waiters.get(type) ?? []
+        queue.push((message) => resolve(message as M))
+        waiters.set(type, queue)
+      }),
+      died()
+    ])
+  const request = <M extends WorkerMessage>(message: ParentMessage): Promise<M> => {
+    const reply = await_<M>(message.type)
+    child.send(message)
+    return reply
+  }
+
+  return {
+    node: config.node,
+    process: child,
+    ready: await_<Ready>("ready"),
+    count: () => request<Extract<WorkerMessage, { type: "count" }>>({ type: "count" }).then((m) => m.runs),
+    report: (ledger) => request<Report>({ type: "report", ledger }),
+    stop: async (timeoutMs = 15_000) => {
+      if (alive) child.kill("SIGTERM")
+      const timer = setTimeout(() => {
+        if (alive) child.kill("SIGKILL")
+      }, timeoutMs)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    },
+    output: () => output
+  }
+}
+
+/** Stops every worker, in parallel. */
+export const stopAll = (workers: ReadonlyArray<Worker>): Promise<Array<number | null>> =>
+  Promise.all(workers.map((worker) => worker.stop()))
+
+/** Sums the workers' ledger counts until they reach `total`; rejects after `timeoutMs`. */
+export const waitForRuns = async (
+  workers: ReadonlyArray<Worker>,
+  total: number,
+  timeoutMs: number,
+  intervalMs = 100
+): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const counts = await Promise.all(workers.map((worker) => worker.count()))
+    const sum = counts.reduce((a, b) => a + b, 0)
+    if (sum >= total) return
+    if (Date.now() > deadline) throw new Error(`only ${sum} of ${total} runs after ${timeoutMs} ms`)
+    await sleep(intervalMs)
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,95 @@
+/**
+ * The real scheduler runtime on the in-memory store, for tests driven by
+ * `TestClock`: declare jobs, advance time, inspect every fire record, event
+ * and health state. Optionally the store fails by a plan (`FaultyJobStore`).
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer, Scope, Stream } from "effect"
+import type { Event } from "../Event.ts"
+import type { JobStore } from "../JobStore.ts"
+import * as MemoryJobStore from "../MemoryJobStore.ts"
+import * as Scheduler from "../Scheduler.ts"
+import * as FaultyJobStore from "./FaultyJobStore.ts"
+
+/**
+ * Scheduler options plus an optional fault plan for the store.
+ *
+ * @since 0.1.0
+ */
+export interface Options<R> extends Scheduler.Options<R> {
+  readonly faults?: FaultyJobStore.Plan | undefined
+}
+
+/**
+ * The scheduler over an in-memory store (wrapped in the fault plan, if any).
+ * Both services are in the output, so a test can also look at the store.
+ * Shutdown does not wait for running handlers unless `shutdownGrace` says so:
+ * a grace period would wait on a `TestClock` nobody advances.
+ *
+ * @example
+ * ```ts
+ * import { assert, it } from "@effect/vitest"
+ * import { Effect, Schema } from "effect"
+ * import { TestClock } from "effect/testing"
+ * import { Job, Scheduler, Task, Trigger } from "steadfast"
+ * import { TestScheduler } from "steadfast/testing"
+ *
+ * const tick = Task.make("tick", Schema.Null, () => Effect.void)
+ *
+ * it.effect("ticks every second", () =>
+ *   Effect.gen(function*() {
+ *     yield* TestClock.adjust("10 seconds")
+ *     const scheduler = yield* Scheduler.Scheduler
+ *     const runs = yield* scheduler.history({ jobId: "tick" })
+ *     assert.strictEqual(runs.length, 10)
+ *   }).pipe(Effect.provide(TestScheduler.layer({
+ *     tasks: [tick],
+ *     jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })]
+ *   }))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = <R>(
+  options: Options<R>
+): Layer.Layer<Scheduler.Scheduler | JobStore, Scheduler.JobRejected, R> => {
+  const { faults, ...rest } = options
+  const store = faults === undefined
+    ? MemoryJobStore.layer
+    : FaultyJobStore.layer(faults).pipe(Layer.provideMerge(MemoryJobStore.layer))
+  return Scheduler.layer({ shutdownGrace: 0, node: "test-node", ...rest }).pipe(Layer.provideMerge(store))
+}
+
+/**
+ * Starts recording every event the scheduler emits from now on, into the
+ * returned array (for the life of the scope).
+ *
+ * @since 0.1.0
+ */
+export const recordEvents: Effect.Effect<ReadonlyArray<Event>, never, Scheduler.Scheduler | Scope.Scope> = Effect.gen(
+  function*() {
+    const scheduler = yield* Scheduler.Scheduler
+    const events: Array<Event> = []
+    yield* Effect.forkScoped(Stream.runForEach(scheduler.events, (event) => Effect.sync(() => events.push(event))))
+    // Let the subscriber attach before anything is published.
+    for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+    return events
+  }
+)
+
+/**
+ * Waits until `condition` holds, letting the scheduler's fibers run: for work
+ * started by an API call rather than by time (`scheduler.trigger`), which
+ * `TestClock.adjust` does not wait for. Dies after `maxTurns` scheduler turns.
+ *
+ * @since 0.1.0
+ */
+export const eventually = (condition: () => boolean, maxTurns = 10_000): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    for (let turn = 0; turn < maxTurns; turn++) {
+      if (condition()) return
+      yield* Effect.yieldNow
+    }
+    return yield* Effect.die(new Error(`condition not met after ${maxTurns} scheduler turns`))
+  })
