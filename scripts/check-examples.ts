@@ -27,6 +27,13 @@ for (const file of files) {
     count++
   }
 }
+// The README's examples are part of the documentation too.
+const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+let r = 0
+for (const [, block] of readme.matchAll(/```ts\n([\s\S]*?)```/g)) {
+  fs.writeFileSync(path.join(out, `README_${++r}.ts`), `${block}\nexport {}\n`)
+  count++
+}
 fs.writeFileSync(
   path.join(out, "tsconfig.json"),
   JSON.stringify({ extends: "../tsconfig.json", compilerOptions: { noUnusedLocals: false }, include: ["./*.ts"] })
@@ -37,4 +44,4 @@ try {
   console.error(`JSDoc examples failed to type-check (see .examples/)`)
   process.exit(1)
 }
-console.log(`${count} JSDoc examples type-check`)
+console.log(`${count} documentation examples type-check`)
