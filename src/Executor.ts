@@ -41,9 +41,14 @@ export interface Options<R> {
 
 interface Held {
   readonly run: Run.Claimed
-  /** Set once the handler is done and the outcome waits to be recorded. */
-  outcome: Run.Outcome | undefined
-  event: Event | undefined
+  /** Set once the handler is done: its outcome waits to be recorded (or was revoked). */
+  done: boolean
+}
+
+interface Finished {
+  readonly run: Run.Claimed
+  readonly outcome: Run.Outcome
+  readonly event: Event
 }
 
 /**
@@ -76,12 +81,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const mailboxes = new Map<string, Queue.Queue<Run.Claimed | typeof RunDone>>()
     const runs = yield* FiberMap.make<string, void, never>()
     const actors = yield* FiberMap.make<string, void, never>()
-    const outcomes = yield* Queue.unbounded<Held>()
-    let unrecorded: Array<Held> = []
+    const outcomes = yield* Queue.unbounded<Finished>()
+    let unrecorded: Array<Finished> = []
 
     const execute = (run: Run.Claimed) =>
       Effect.gen(function*() {
-        const entry: Held = { run, outcome: undefined, event: undefined }
+        const entry: Held = { run, done: false }
         held.set(run.id, entry)
         const task = options.tasks.get(run.task)
         const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
@@ -109,44 +114,48 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         const exit = yield* Effect.exit(Effect.retry(once, retry))
         const endedAt = yield* Clock.currentTimeMillis
         if (Exit.isSuccess(exit)) {
-          entry.outcome = { id: run.id, token: run.token, state: "succeeded", attempt, error: null, endedAt }
-          entry.event = Event.RunSucceeded({ ...base, attempt, at: endedAt })
+          entry.done = true
+          yield* Queue.offer(outcomes, {
+            run,
+            outcome: { id: run.id, token: run.token, state: "succeeded", attempt, error: null, endedAt },
+            event: Event.RunSucceeded({ ...base, attempt, at: endedAt })
+          })
         } else {
           const timedOut = Cause.findErrorOption(exit.cause).pipe(
             Option.flatMap(Cause.findErrorOption),
             Option.exists((error) => error instanceof TimedOut)
           )
           const error = causeText(exit.cause)
-          entry.outcome = { id: run.id, token: run.token, state: timedOut ? "timed-out" : "failed", attempt, error, endedAt }
-          entry.event = timedOut
-            ? Event.RunTimedOut({ ...base, attempt, at: endedAt })
-            : Event.RunFailed({ ...base, attempt, error, at: endedAt })
+          entry.done = true
+          yield* Queue.offer(outcomes, {
+            run,
+            outcome: { id: run.id, token: run.token, state: timedOut ? "timed-out" : "failed", attempt, error, endedAt },
+            event: timedOut
+              ? Event.RunTimedOut({ ...base, attempt, at: endedAt })
+              : Event.RunFailed({ ...base, attempt, error, at: endedAt })
+          })
         }
-        yield* Queue.offer(outcomes, entry)
       }).pipe(
         Effect.onInterrupt(() =>
           Effect.gen(function*() {
             const entry = held.get(run.id)
-            if (entry === undefined || entry.outcome !== undefined) return
+            if (entry === undefined || entry.done) return
+            entry.done = true
             const endedAt = yield* Clock.currentTimeMillis
             // Interrupted by shutdown after the grace period: record it honestly.
-            entry.outcome = {
-              id: run.id,
-              token: run.token,
-              state: "failed",
-              attempt: run.attempt,
-              error: "interrupted: the node shut down before the handler finished",
-              endedAt
-            }
-            entry.event = Event.RunFailed({
-              jobId: run.jobId,
-              fireTime: run.fireTime,
-              runId: run.id,
-              attempt: run.attempt,
-              error: entry.outcome.error ?? "",
-              at: endedAt
+            const error = "interrupted: the node shut down before the handler finished"
+            yield* Queue.offer(outcomes, {
+              run,
+              outcome: { id: run.id, token: run.token, state: "failed", attempt: run.attempt, error, endedAt },
+              event: Event.RunFailed({
+                jobId: run.jobId,
+                fireTime: run.fireTime,
+                runId: run.id,
+                attempt: run.attempt,
+                error,
+                at: endedAt
+              })
             })
-            yield* Queue.offer(outcomes, entry)
           })
         )
       )
@@ -211,28 +220,27 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
           const entry = held.get(id)
           if (entry === undefined) return
           held.delete(id)
-          // Mark it recorded first so the interrupt hook does not write an outcome.
-          entry.outcome ??= { id, token: entry.run.token, state: "failed", attempt: entry.run.attempt, error: null, endedAt: 0 }
+          // Mark it done first so the interrupt hook does not write an outcome.
+          entry.done = true
           yield* FiberMap.remove(runs, id)
           const at = yield* Clock.currentTimeMillis
           yield* options.publish(Event.RunLeaseLost({ jobId: entry.run.jobId, fireTime: entry.run.fireTime, runId: id, at }))
         }), { discard: true })
 
-    const record = (batch: ReadonlyArray<Held>) =>
+    const record = (batch: ReadonlyArray<Finished>) =>
       Effect.gen(function*() {
-        const accepted = yield* options.finish(batch.map((entry) => entry.outcome!))
-        for (let i = 0; i < batch.length; i++) {
-          const entry = batch[i]!
-          if (!held.has(entry.run.id)) continue
-          held.delete(entry.run.id)
+        const accepted = yield* options.finish(batch.map((finished) => finished.outcome))
+        for (const [i, finished] of batch.entries()) {
+          if (!held.has(finished.run.id)) continue
+          held.delete(finished.run.id)
           if (accepted[i] === true) {
-            yield* options.publish(entry.event!)
+            yield* options.publish(finished.event)
           } else {
             yield* options.publish(Event.RunLeaseLost({
-              jobId: entry.run.jobId,
-              fireTime: entry.run.fireTime,
-              runId: entry.run.id,
-              at: entry.outcome!.endedAt
+              jobId: finished.run.jobId,
+              fireTime: finished.run.fireTime,
+              runId: finished.run.id,
+              at: finished.outcome.endedAt
             }))
           }
         }

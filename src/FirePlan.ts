@@ -122,7 +122,7 @@ const planLate = (
       }))
     case "Coalesce": {
       const keep = policy.keep === "latest" ? late.length - 1 : 0
-      const kept = late[keep]!
+      const keptFire = late[keep]?.fireTime
       return late.map((f, i) =>
         i === keep
           ? {
@@ -131,7 +131,7 @@ const planLate = (
             note: `coalesced ${late.length - 1 + summarised} late fires into this one`,
             catchUp: true
           }
-          : { ...f, state: "coalesced", note: `coalesced into fire ${kept.fireTime}`, catchUp: false }
+          : { ...f, state: "coalesced", note: `coalesced into fire ${keptFire}`, catchUp: false }
       )
     }
     case "CatchUp": {

@@ -365,10 +365,7 @@ export const make = Effect.gen(function*() {
           : Effect.as(notify, store(job, "dynamic", 0, t))
       ),
     update: (job) =>
-      mutateJob(job.id, (existing, t) => {
-        store(job, existing.source, existing.version, t, existing)
-        return jobs.get(job.id)!
-      }),
+      mutateJob(job.id, (existing, t) => store(job, existing.source, existing.version, t, existing)),
     setPaused: (id, paused) => mutateJob(id, (job, t) => ({ ...job, paused, updatedAt: t })),
     remove: (id) => Effect.flatMap(now, (t) => Effect.as(notify, removeNow(id, t))),
     get: (id) => Effect.sync(() => Option.fromUndefinedOr(jobs.get(id))),
@@ -384,8 +381,9 @@ export const make = Effect.gen(function*() {
           { fireTime, dueAt: t, state: "pending", note: "triggered manually", catchUp: true },
           true,
           payload ?? null
-        )!
-        return Effect.as(notify, row.record)
+        )
+        // `fireTime` was chosen free of any existing key, so the run was added.
+        return row === undefined ? Effect.die(new Error("manual fire collided")) : Effect.as(notify, row.record)
       }),
     claim,
     nextWake,
