@@ -316,4 +316,34 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     }
     noFatal([worker])
   }, 60_000)
+
+  it("nodes whose clocks are wrong by minutes neither fire early nor duplicate: the database clock decides", async () => {
+    const schema = freshSchema()
+    const ledgerDir = tempLedgerDir()
+    const jobs = everySecond(5, "skew")
+    const workers = [
+      spawnWorker({ url, node: "ahead", ledgerDir, schema, jobs, clockSkewMs: 5 * 60_000 }),
+      spawnWorker({ url, node: "behind", ledgerDir, schema, jobs, clockSkewMs: -5 * 60_000 })
+    ]
+    try {
+      await Promise.all(workers.map((w) => w.waitFor((line) => line._tag === "JobsRegistered", 60_000)))
+      const started = Date.now()
+      await until(() => Date.now() - started > 6_000, 10_000, "6 s of fires")
+    } finally {
+      await stopAll(workers)
+    }
+    noFatal(workers)
+    const lines = readLedger(ledgerDir).filter((line) => line.kind === "start")
+    // Handlers record the real time: no fire started before it was due.
+    const early = lines.filter((line) => line.at < line.fireTime)
+    assert.deepStrictEqual(early, [])
+    const groups = startsByFire(lines)
+    assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
+    for (const job of jobs) {
+      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
+        .sort((a, b) => a - b)
+      assert.isTrue(fires.length >= 5, `${job.id} ran ${fires.length}`)
+      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
+    }
+  }, 60_000)
 })

@@ -9,7 +9,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Clock, Effect, Layer, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Job from "../../src/Job.ts"
 import * as PgJobStore from "../../src/PgJobStore.ts"
@@ -38,6 +38,8 @@ export interface WorkerConfig {
   readonly heartbeatMs?: number
   readonly reapMs?: number
   readonly pollMs?: number
+  /** This process's Effect clock runs this far ahead (or, negative, behind). */
+  readonly clockSkewMs?: number
   /** Print every event (default: only lifecycle events). */
   readonly verbose?: boolean
 }
@@ -107,8 +109,25 @@ const SchedulerLive = Scheduler.layer({
   Layer.provide(PgClient.layer({ url: Redacted.make(config.url) }))
 )
 
+// A clock that is wrong by `skew`: the scheduler must not care, because the
+// database's clock decides what is due.
+const skewed = (base: Clock.Clock, skew: number): Clock.Clock => ({
+  currentTimeMillisUnsafe: () => base.currentTimeMillisUnsafe() + skew,
+  currentTimeMillis: Effect.sync(() => base.currentTimeMillisUnsafe() + skew),
+  currentTimeNanosUnsafe: () => base.currentTimeNanosUnsafe() + BigInt(skew) * 1_000_000n,
+  currentTimeNanos: Effect.sync(() => base.currentTimeNanosUnsafe() + BigInt(skew) * 1_000_000n),
+  monotonicTimeNanosUnsafe: () => base.monotonicTimeNanosUnsafe(),
+  monotonicTimeNanos: base.monotonicTimeNanos,
+  sleep: (duration) => base.sleep(duration)
+})
+
 program.pipe(
   Effect.provide(SchedulerLive),
+  (effect) =>
+    config.clockSkewMs === undefined
+      ? effect
+      : Effect.flatMap(Clock.clockWith(Effect.succeed), (base) =>
+        Effect.provideService(effect, Clock.Clock, skewed(base, config.clockSkewMs ?? 0))),
   Effect.tapCause((cause) => print({ _tag: "Fatal", cause: String(cause) })),
   NodeRuntime.runMain
 )
