@@ -12,6 +12,8 @@ export * as FirePlan from "./FirePlan.ts"
 export * as Job from "./Job.ts"
 /** The store contract. @since 0.1.0 */
 export * as JobStore from "./JobStore.ts"
+/** The command-line interface. @since 0.1.0 */
+export * as Cli from "./Cli.ts"
 /** The in-memory store. @since 0.1.0 */
 export * as MemoryJobStore from "./MemoryJobStore.ts"
 /** The PostgreSQL store. @since 0.1.0 */
