@@ -15,9 +15,10 @@ import * as Scenarios from "./bench/Scenarios.ts"
 
 const scenarios = {
   drain: (bench: Bench.Bench) => Scenarios.drain(bench, { jobs: 20_000, processes: 2, repeat: 3 }),
-  "every-second": (bench: Bench.Bench) => Scenarios.everySecond(bench, { jobs: 500, seconds: 30, processes: 2 }),
+  "every-second": (bench: Bench.Bench) =>
+    Scenarios.everySecond(bench, { jobs: 500, seconds: 30, processes: 2, claimAheadMs: 100 }),
   idle: (bench: Bench.Bench) => Scenarios.idle(bench, { jobs: 10_000, windowSeconds: 60, processes: 2 }),
-  scale: (bench: Bench.Bench) => Scenarios.scale(bench, { jobs: 100_000, drainJobs: 20_000, repeat: 3 }),
+  scale: (bench: Bench.Bench) => Scenarios.scale(bench, { jobs: 100_000, drainJobs: 20_000, repeat: 3, idleMs: 10_000 }),
   recovery: (bench: Bench.Bench) => Scenarios.recovery(bench, { jobs: 100, processes: 2, downMs: 3_000, repeat: 3 })
 } as const
 

@@ -1,25 +1,28 @@
 /**
- * Runs claimed fires: one actor fiber per job with work, one fiber per run.
+ * Runs claimed fires: one fiber per run.
  *
- * A job's actor lives only while its job has runs to start or in progress
- * (100,000 idle jobs cost nothing here). Each run executes its task under the
- * job's timeout and retry policies; whatever the handler does — fail, die,
- * hang past its timeout — ends as an outcome on its own run and touches
- * nothing else. Outcomes are written in batches by the recorder, and a run's
- * lease is renewed until its outcome is accepted, so an outage while writing
- * an outcome cannot make another node run it again.
+ * A run executes its task under the job's timeout and retry policies;
+ * whatever the handler does — fail, die, hang past its timeout — ends as an
+ * outcome on its own run and touches nothing else. A run claimed ahead of its
+ * due instant (see `PgJobStore.Options.claimAhead`) waits for that instant by
+ * the store's clock, so it starts on time and never early. Outcomes are
+ * written in batches by the recorder, and a run's lease is renewed until its
+ * outcome is accepted, so an outage while writing an outcome cannot make
+ * another node run it again.
+ *
+ * The executor holds nothing for a job without work in progress (100,000 idle
+ * jobs cost nothing here), and little per run: this is the hot path of a
+ * drain, where every microsecond per run is a run per second less.
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, FiberMap, Option, Queue, Schedule, Schema, Scope } from "effect"
+import { Cause, Clock, type Context, Effect, Exit, Fiber, Option, Queue, Schedule, Schema, Scope } from "effect"
 import { Event } from "./Event.ts"
 import * as Job from "./Job.ts"
 import type { Lease } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
 import * as Supervisor from "./Supervisor.ts"
 import type * as Task from "./Task.ts"
-
-const RunDone = Symbol.for("steadfast/Executor/RunDone")
 
 class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", { timeoutMs: Schema.Number }) {}
 
@@ -37,6 +40,11 @@ export interface Options<R> {
   readonly finish: (outcomes: ReadonlyArray<Run.Outcome>) => Effect.Effect<ReadonlyArray<boolean>, unknown>
   /** Called when a run finished, so the dispatcher can claim again (an overlap slot may be free). */
   readonly onSlotFreed: Effect.Effect<void>
+  /**
+   * The store's clock (epoch ms), as this process estimates it: a run whose
+   * `startedAt` is ahead of it waits until then. Default: `Clock`.
+   */
+  readonly storeNow?: Effect.Effect<number> | undefined
 }
 
 interface Held {
@@ -77,56 +85,81 @@ export interface Executor {
  */
 export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // Runs live in a scope of their own, made now: closing the scheduler
+    // closes it after the scheduler's shutdown (which lets them finish within
+    // the grace period), not before.
+    const scope = yield* Scope.fork(yield* Scope.Scope, "parallel")
+    const storeNow = options.storeNow ?? Clock.currentTimeMillis
+    // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
+    const sleepUntil = (instant: number): Effect.Effect<void> =>
+      Effect.flatMap(storeNow, (now) =>
+        now >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - now)), sleepUntil(instant)))
     const held = new Map<string, Held>()
-    const mailboxes = new Map<string, Queue.Queue<Run.Claimed | typeof RunDone>>()
-    const runs = yield* FiberMap.make<string, void, never>()
-    const actors = yield* FiberMap.make<string, void, never>()
+    const fibers = new Map<string, Fiber.Fiber<void>>()
     const outcomes = yield* Queue.unbounded<Finished>()
     let unrecorded: Array<Finished> = []
 
-    const execute = (run: Run.Claimed) =>
+    const interrupted = (entry: Held) =>
       Effect.gen(function*() {
-        const entry: Held = { run, done: false }
-        held.set(run.id, entry)
+        if (held.get(entry.run.id) !== entry || entry.done) return
+        entry.done = true
+        const { run } = entry
+        const endedAt = yield* Clock.currentTimeMillis
+        // Interrupted by shutdown after the grace period: record it honestly.
+        const error = "interrupted: the node shut down before the handler finished"
+        yield* Queue.offer(outcomes, {
+          run,
+          outcome: { id: run.id, token: run.token, state: "failed", attempt: run.attempt, error, endedAt },
+          event: Event.RunFailed({ jobId: run.jobId, fireTime: run.fireTime, runId: run.id, attempt: run.attempt, error, at: endedAt })
+        })
+      })
+
+    const execute = (entry: Held, ahead: boolean): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const { run } = entry
+        if (ahead) yield* sleepUntil(run.startedAt)
         const task = options.tasks.get(run.task)
         const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
         yield* options.publish(Event.RunStarted({ ...base, attempt: run.attempt, node: options.node, at: run.startedAt }))
         let attempt = run.attempt - 1
-        const once = Effect.suspend((): Effect.Effect<void, unknown, R> => {
+        const once = Effect.suspend((): Effect.Effect<void, unknown> => {
           attempt++
           if (task === undefined) return Effect.die(new Error(`task ${run.task} is not registered in this process`))
           const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node })
-          return run.timeout === null
-            ? handler
-            : Effect.timeoutOrElse(handler, {
+          return Effect.provideContext(
+            run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
               duration: run.timeout,
               orElse: () => Effect.fail(new TimedOut({ timeoutMs: run.timeout ?? 0 }))
-            })
-        }).pipe(Effect.sandbox, Effect.provideContext(options.context))
-        const retry = Job.retrySchedule(run.retry).pipe(
-          Schedule.setInputType<Cause.Cause<unknown>>(),
-          // An interrupted handler (lease lost, shutdown) is not retried.
-          Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
-          Schedule.tap(({ input, now }) =>
-            options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
+            }),
+            options.context
           )
-        )
-        const exit = yield* Effect.exit(Effect.retry(once, retry))
+        })
+        // Most jobs make one attempt: no retry machinery for them.
+        const exit = run.retry.attempts <= 1 ? yield* Effect.exit(once) : yield* Effect.exit(Effect.retry(
+          Effect.sandbox(once),
+          Job.retrySchedule(run.retry).pipe(
+            Schedule.setInputType<Cause.Cause<unknown>>(),
+            // An interrupted handler (lease lost, shutdown) is not retried.
+            Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
+            Schedule.tap(({ input, now }) =>
+              options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
+            )
+          )
+        ))
+        // Runs claimed ahead are woken together at their instant: let the
+        // others due then start before this one's bookkeeping.
+        if (ahead) yield* Effect.yieldNow
         const endedAt = yield* Clock.currentTimeMillis
+        entry.done = true
         if (Exit.isSuccess(exit)) {
-          entry.done = true
           yield* Queue.offer(outcomes, {
             run,
             outcome: { id: run.id, token: run.token, state: "succeeded", attempt, error: null, endedAt },
             event: Event.RunSucceeded({ ...base, attempt, at: endedAt })
           })
         } else {
-          const timedOut = Cause.findErrorOption(exit.cause).pipe(
-            Option.flatMap(Cause.findErrorOption),
-            Option.exists((error) => error instanceof TimedOut)
-          )
+          const timedOut = isTimedOut(exit.cause)
           const error = causeText(exit.cause)
-          entry.done = true
           yield* Queue.offer(outcomes, {
             run,
             outcome: { id: run.id, token: run.token, state: timedOut ? "timed-out" : "failed", attempt, error, endedAt },
@@ -135,80 +168,22 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
               : Event.RunFailed({ ...base, attempt, error, at: endedAt })
           })
         }
-      }).pipe(
-        Effect.onInterrupt(() =>
-          Effect.gen(function*() {
-            const entry = held.get(run.id)
-            if (entry === undefined || entry.done) return
-            entry.done = true
-            const endedAt = yield* Clock.currentTimeMillis
-            // Interrupted by shutdown after the grace period: record it honestly.
-            const error = "interrupted: the node shut down before the handler finished"
-            yield* Queue.offer(outcomes, {
-              run,
-              outcome: { id: run.id, token: run.token, state: "failed", attempt: run.attempt, error, endedAt },
-              event: Event.RunFailed({
-                jobId: run.jobId,
-                fireTime: run.fireTime,
-                runId: run.id,
-                attempt: run.attempt,
-                error,
-                at: endedAt
-              })
-            })
-          })
-        )
-      )
+      }).pipe(Effect.onInterrupt(() => interrupted(entry)))
 
-    // The job's actor: starts its job's runs as they arrive and lives while any
-    // is in progress. It decides to end and leaves the map in one synchronous
-    // step, so a run submitted afterwards simply starts a new actor.
-    const actorLoop = (jobId: string, mailbox: Queue.Queue<Run.Claimed | typeof RunDone>): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        let active = 0
-        while (true) {
-          if (active === 0 && Queue.sizeUnsafe(mailbox) === 0) {
-            mailboxes.delete(jobId)
-            return
-          }
-          const message = yield* Queue.take(mailbox)
-          if (message === RunDone) {
-            active--
-          } else {
-            active++
-            yield* FiberMap.run(runs, message.id, Effect.ensuring(execute(message), Queue.offer(mailbox, RunDone)))
-          }
-        }
-      })
-
-    // An actor that fails (a bug here, not in a handler: those end on their run)
-    // is reported and started again on the same mailbox; its runs keep running.
-    const actor = (jobId: string, mailbox: Queue.Queue<Run.Claimed | typeof RunDone>): Effect.Effect<void> =>
-      actorLoop(jobId, mailbox).pipe(
-        Effect.catchCause((cause) =>
-          Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.gen(function*() {
-            const at = yield* Clock.currentTimeMillis
-            yield* options.publish(Event.LoopFailed({ loop: `actor:${jobId}`, error: causeText(cause), at }))
-            yield* options.publish(Event.LoopRestarted({ loop: `actor:${jobId}`, restarts: 1, at }))
-            return yield* actor(jobId, mailbox)
-          })
-        )
-      )
-
+    // Runs start in the order they were claimed; a run claimed ahead of its due
+    // instant waits for it, by the store's clock, never starting early.
     const submit = (claimed: ReadonlyArray<Run.Claimed>) =>
       Effect.gen(function*() {
+        if (claimed.length === 0) return
+        const now = yield* storeNow
         for (const run of claimed) {
-          const mailbox = mailboxes.get(run.jobId)
-          if (mailbox !== undefined) {
-            Queue.offerUnsafe(mailbox, run)
-            continue
-          }
-          // The first message goes in before the actor starts, or it would see
-          // an empty mailbox and end at once.
-          const fresh = yield* Queue.unbounded<Run.Claimed | typeof RunDone>()
-          Queue.offerUnsafe(fresh, run)
-          mailboxes.set(run.jobId, fresh)
-          yield* FiberMap.run(actors, run.jobId, actor(run.jobId, fresh))
+          const entry: Held = { run, done: false }
+          held.set(run.id, entry)
+          const fiber = yield* Effect.forkIn(execute(entry, run.startedAt > now), scope)
+          fibers.set(run.id, fiber)
+          fiber.addObserver(() => {
+            if (fibers.get(run.id) === fiber) fibers.delete(run.id)
+          })
         }
       })
 
@@ -222,7 +197,8 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
           held.delete(id)
           // Mark it done first so the interrupt hook does not write an outcome.
           entry.done = true
-          yield* FiberMap.remove(runs, id)
+          const fiber = fibers.get(id)
+          if (fiber !== undefined) yield* Fiber.interrupt(fiber)
           const at = yield* Clock.currentTimeMillis
           yield* options.publish(Event.RunLeaseLost({ jobId: entry.run.jobId, fireTime: entry.run.fireTime, runId: id, at }))
         }), { discard: true })
@@ -231,7 +207,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       Effect.gen(function*() {
         const accepted = yield* options.finish(batch.map((finished) => finished.outcome))
         for (const [i, finished] of batch.entries()) {
-          if (!held.has(finished.run.id)) continue
+          if (held.get(finished.run.id)?.run !== finished.run) continue
           held.delete(finished.run.id)
           if (accepted[i] === true) {
             yield* options.publish(finished.event)
@@ -252,7 +228,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const recorder: Effect.Effect<never, unknown> = Effect.gen(function*() {
       while (true) {
         if (unrecorded.length === 0) {
-          unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter((e) => held.has(e.run.id))
+          unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter((e) => held.get(e.run.id)?.run === e.run)
         }
         if (unrecorded.length > 0) yield* record(unrecorded)
         unrecorded = []
@@ -261,17 +237,28 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
 
     const inFlight = Effect.sync(() => held.size)
 
+    const awaitRuns = Effect.suspend(() => Effect.forEach([...fibers.values()], Fiber.await, { discard: true }))
+
     const drain = (graceMs: number) =>
       Effect.gen(function*() {
-        const done = graceMs > 0 ? yield* Effect.timeoutOption(FiberMap.awaitEmpty(runs), graceMs) : Option.none()
-        if (Option.isNone(done)) yield* FiberMap.clear(runs)
-        yield* FiberMap.clear(actors)
-        const pending = [...unrecorded, ...(yield* Queue.clear(outcomes))].filter((e) => held.has(e.run.id))
+        const done = graceMs > 0 ? yield* Effect.timeoutOption(awaitRuns, graceMs) : Option.none()
+        if (Option.isNone(done)) yield* Fiber.interruptAll([...fibers.values()])
+        const pending = [...unrecorded, ...(yield* Queue.clear(outcomes))].filter((e) => held.get(e.run.id)?.run === e.run)
         if (pending.length > 0) yield* Effect.ignore(Effect.timeoutOption(record(pending), 5_000))
       })
 
     return { submit, leases, revoke, inFlight, recorder, drain }
   })
+
+// A handler's timeout is its own failure; under retries it is wrapped once
+// more (the retried effect is sandboxed).
+const isTimedOut = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.findErrorOption(cause).pipe(
+    Option.exists((error) =>
+      error instanceof TimedOut ||
+      (Cause.isCause(error) && Cause.findErrorOption(error).pipe(Option.exists((inner) => inner instanceof TimedOut)))
+    )
+  )
 
 const causeText = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)

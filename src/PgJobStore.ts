@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Stream } from "effect"
 import { SqlError } from "effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import * as FirePlan from "./FirePlan.ts"
@@ -58,6 +58,14 @@ export interface Options {
    * digits and `_`, at most 20 characters. Default `""`.
    */
   readonly tablePrefix?: string | undefined
+  /**
+   * Claim a job's next fire up to this long before it is due, when the job
+   * has no run in progress, so that its handler starts on time however long
+   * the claim takes (the executor starts it at its due instant, by the
+   * database clock). `nextWake` reports fires this much earlier. Default 0:
+   * fires are claimed once due.
+   */
+  readonly claimAhead?: Duration.Input | undefined
 }
 
 const runId = /^[1-9][0-9]{0,17}$/
@@ -99,6 +107,15 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   if (problem !== undefined) {
     return yield* new StoreError({ operation: "make", reason: "InvalidOptions", retryable: false, cause: new Error(problem) })
   }
+  const aheadMs = options.claimAhead === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.claimAhead))
+  if (!Number.isFinite(aheadMs) || aheadMs < 0) {
+    return yield* new StoreError({
+      operation: "make",
+      reason: "InvalidOptions",
+      retryable: false,
+      cause: new Error(`invalid claimAhead ${String(options.claimAhead)} (a finite, non-negative duration)`)
+    })
+  }
   const t = Tables.make(sql, options)
   // A process may start while the database is still down: wait for it (with
   // capped backoff, for as long as it takes) instead of failing to start.
@@ -110,8 +127,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const stored = (row: Parameters<typeof toStoredJob>[0] | undefined) =>
     row === undefined ? Effect.succeed(undefined) : Effect.fromResult(toStoredJob(row))
 
+  // After many jobs were written at once, the planner's statistics are
+  // refreshed (best effort): a claim planned on a table it believes small
+  // sorts every due job instead of reading the `next_due` index in order.
+  const analyzeAfter = 1_000
   const register: JobStore["Service"]["register"] = Effect.fn("PgJobStore.register")((declared, registerOptions) =>
-    guard("register", sql.withTransaction(registerJobs(sql, t, declared, registerOptions)))
+    guard("register", sql.withTransaction(registerJobs(sql, t, declared, registerOptions))).pipe(
+      Effect.tap((report) =>
+        report.inserted.length + report.updated.length >= analyzeAfter
+          ? Effect.ignore(guard("register", Jobs.analyze(sql, t)))
+          : Effect.void
+      )
+    )
   )
 
   const add = Effect.fn("PgJobStore.add")(function*(job: Job.Job) {
@@ -199,34 +226,54 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
   })
 
+  // Decoded definitions by job id, reused while the stored text is the same:
+  // a job that fires every second is decoded once, not every second. Bounded:
+  // past `cacheLimit` entries it starts afresh.
+  const definitions = new Map<string, { readonly text: string; readonly job: Job.Job }>()
+  const cacheLimit = 10_000
+  const decodeJob = (id: string, text: string, paused: boolean) => {
+    const cached = definitions.get(id)
+    if (cached !== undefined && cached.text === text) {
+      return Effect.succeed(cached.job.paused === paused ? cached.job : { ...cached.job, paused })
+    }
+    return Effect.map(Effect.fromResult(toJob({ id, definition: JSON.parse(text), paused })), (job) => {
+      if (definitions.size >= cacheLimit) definitions.clear()
+      definitions.set(id, { text, job })
+      return job
+    })
+  }
+
   const claim: JobStore["Service"]["claim"] = Effect.fn("PgJobStore.claim")((request) =>
     guard(
       "claim",
       sql.withTransaction(Effect.gen(function*() {
-        const locked = yield* Claim.lockClaimable(sql, t, request)
+        const locked = yield* Claim.lockClaimable(sql, t, { ...request, aheadMs })
         const at = Tables.ms(locked[0]?.t)
         const jobs = new Map<string, Job.Job>()
-        const fires: Array<Claim.FireInput> = []
-        const advances: Array<Claim.AdvanceInput> = []
+        const fires: Claim.FireInput = { job_id: [], fire_time: [], due_at: [], state: [], note: [], catch_up: [] }
+        const advances: Claim.AdvanceInput = { id: [], next_fire: [], next_due: [] }
         for (const row of locked) {
-          if (row.id === undefined || row.id === null || row.definition === undefined || row.paused === undefined) continue
-          const job = yield* Effect.fromResult(toJob({ id: row.id, definition: row.definition, paused: row.paused }))
+          if (row.id === null || row.definition === null || row.paused === null) continue
+          const job = yield* decodeJob(row.id, row.definition, row.paused)
           jobs.set(job.id, job)
           const nextFire = Tables.msOrNull(row.next_fire)
-          if (row.due !== true || nextFire === null || Trigger.dueAt(job.trigger, nextFire, job.id) > at) continue
-          const plan = FirePlan.plan(job, nextFire, at)
+          if (row.due !== true || nextFire === null) continue
+          const due = Trigger.dueAt(job.trigger, nextFire, job.id)
+          if (due > at + aheadMs) continue
+          // Due: every due fire, as of now. Within the claim-ahead window (the
+          // job has no run in progress): its next fire alone, as of its due instant.
+          const plan = FirePlan.plan(job, nextFire, due > at ? due : at)
           for (const fire of plan.fires) {
-            fires.push({
-              ord: fires.length,
-              job_id: job.id,
-              fire_time: fire.fireTime,
-              due_at: fire.dueAt,
-              state: fire.state,
-              note: fire.note,
-              catch_up: fire.catchUp
-            })
+            fires.job_id.push(job.id)
+            fires.fire_time.push(fire.fireTime)
+            fires.due_at.push(fire.dueAt)
+            fires.state.push(fire.state)
+            fires.note.push(fire.note)
+            fires.catch_up.push(fire.catchUp)
           }
-          advances.push({ id: job.id, next_fire: plan.nextFire, next_due: dueOf(job, plan.nextFire) })
+          advances.id.push(job.id)
+          advances.next_fire.push(plan.nextFire)
+          advances.next_due.push(dueOf(job, plan.nextFire))
         }
         if (jobs.size === 0) return { runs: [], settled: [] }
         const rows = yield* Claim.settle(sql, t, {
@@ -245,18 +292,20 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           if (row.state !== "running") {
             settled.push(toRecord(row))
           } else if (job !== undefined && row.token !== null) {
+            const dueAt = Tables.ms(row.due_at)
             runs.push({
               id: row.id,
               jobId: row.job_id,
               fireTime: Tables.ms(row.fire_time),
-              dueAt: Tables.ms(row.due_at),
+              dueAt,
               attempt: row.attempt,
               token: row.token,
               task: job.task,
               payload: row.payload ?? job.payload,
               retry: job.retry,
               timeout: job.timeout,
-              startedAt: at
+              // A fire claimed ahead starts when it is due.
+              startedAt: Math.max(at, dueAt)
             })
           }
         }
@@ -266,7 +315,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   )
 
   const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>) =>
-    guard("nextWake", Effect.map(Runs.nextWake(sql, t, tasks), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
+    guard("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
   )
 
   const finish = Effect.fn("PgJobStore.finish")(function*(outcomes: ReadonlyArray<Run.Outcome>) {
@@ -325,8 +374,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       )
   )
 
+  // Once LISTEN is confirmed, one change is emitted at once: whatever was
+  // notified while this process was not listening (start-up, a lost
+  // connection being re-established) is looked at.
   const changes: Stream.Stream<void, StoreError> = Stream.unwrap(
-    Effect.map(sql.listen(t.channel), (queue) => Stream.fromQueue(queue))
+    Effect.map(sql.listen(t.channel), (queue) => Stream.concat(Stream.make(undefined), Stream.fromQueue(queue)))
   ).pipe(
     Stream.map(() => undefined),
     Stream.mapError((error) => classify("changes", error))

@@ -4,7 +4,8 @@
  * Building `Scheduler.layer` starts, under one root supervisor, the loops of
  * one node: the registrar (upserts the jobs declared in code), the dispatcher
  * (sleeps until the next due fire or a change, claims due fires in batches,
- * hands them to the job actors), the recorder (writes outcomes in batches),
+ * hands them to the executor, which starts each run when it is due), the
+ * recorder (writes outcomes in batches),
  * the lease keeper, the reaper (takes over runs of dead nodes), the janitor
  * (prunes history) and the listener (wake-ups from other processes). Every
  * store call is retried under `storeRetry` while its error is retryable;
@@ -14,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Queue, Result, type Schedule, Schema, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Queue, Result, type Schedule, Schema, Stream } from "effect"
 import * as os from "node:os"
 import { Event } from "./Event.ts"
 import * as Executor from "./Executor.ts"
@@ -83,7 +84,11 @@ export interface Options<R> {
   readonly batchSize?: number | undefined
   /** Most runs in progress at once in this process. Default 10,000. */
   readonly maxInFlight?: number | undefined
-  /** Longest sleep between claims when nothing wakes the dispatcher. Default 10 s. */
+  /**
+   * Longest sleep of the dispatcher when nothing is due sooner and nothing
+   * wakes it: then it asks the store when something will be due (one
+   * statement), and claims only if something is. Default 10 s.
+   */
   readonly pollInterval?: Duration.Input | undefined
   /** Run lease: a run whose node stops renewing it for this long is taken over. Default 30 s. */
   readonly leaseDuration?: Duration.Input | undefined
@@ -134,22 +139,34 @@ const defaultNode = () => `${os.hostname()}-${process.pid}-${Math.random().toStr
 
 /**
  * Checks a job against its schema, its trigger and this process's tasks.
+ * A well-formed job is checked in place and returned as it is (declaring
+ * 100,000 jobs does not copy them); each distinct trigger is checked once.
  *
  * @since 0.1.0
  */
-export const validateJob = <R>(tasks: ReadonlyMap<string, Task.Any<R>>) =>
-  Effect.fnUntraced(function*(job: Job.Job): Effect.fn.Return<Job.Job, JobRejected> {
-    const decoded = yield* Schema.decodeUnknownEffect(Schema.toType(Job.Job))(job).pipe(
-      Effect.mapError((error) => new InvalidJob({ id: String(job.id), issue: error.message }))
-    )
-    yield* Trigger.validate(decoded.trigger)
-    const task = tasks.get(decoded.task)
-    if (task === undefined) {
-      return yield* new UnknownTask({ jobId: decoded.id, task: decoded.task, known: [...tasks.keys()] })
+export const validateJob = <R>(tasks: ReadonlyMap<string, Task.Any<R>>) => {
+  const isJob = Schema.is(Job.Job)
+  const decode = Schema.decodeUnknownEffect(Schema.toType(Job.Job))
+  const validTriggers = new Set<string>()
+  return Effect.fnUntraced(function*(job: Job.Job): Effect.fn.Return<Job.Job, JobRejected> {
+    const id = String(job.id)
+    // Decoding says what is wrong with a job that is not well-formed.
+    const valid = isJob(job)
+      ? job
+      : yield* decode(job).pipe(Effect.mapError((error) => new InvalidJob({ id, issue: error.message })))
+    const trigger = JSON.stringify(valid.trigger)
+    if (!validTriggers.has(trigger)) {
+      yield* Trigger.validate(valid.trigger)
+      if (validTriggers.size < 10_000) validTriggers.add(trigger)
     }
-    yield* task.validate(decoded.payload)
-    return decoded
+    const task = tasks.get(valid.task)
+    if (task === undefined) {
+      return yield* new UnknownTask({ jobId: valid.id, task: valid.task, known: [...tasks.keys()] })
+    }
+    yield* task.validate(valid.payload)
+    return valid
   })
+}
 
 /**
  * The scheduler as a Layer over a `JobStore` and the handlers' requirements.
@@ -196,6 +213,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   const janitorMs = millis(options.janitorInterval, 3_600_000)
   const graceMs = millis(options.shutdownGrace, 10_000)
   const retention = options.retention ?? { maxAgeMs: 30 * 86_400_000, maxPerJob: 1_000 }
+  const clockSyncMs = 60_000
   const storeRetry = options.storeRetry ?? StoreRetry.defaultSchedule
 
   const events = yield* PubSub.sliding<Event>(16_384)
@@ -215,6 +233,32 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
     )
 
+  // The store's clock as this process estimates it: the local clock (to the
+  // microsecond) plus an offset measured with a `now` round trip (against its
+  // midpoint), refreshed once a minute and whenever a claim suggests the
+  // estimate is off. It decides nothing: the database says what is due. It
+  // times the dispatcher's sleeps and the start of runs claimed ahead,
+  // without a round trip each time. The store reports whole milliseconds, so
+  // the estimate runs behind rather than ahead: late by a fraction of a
+  // millisecond, never early.
+  const localNow = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos) / 1_000_000)
+  let clockOffset = 0
+  let clockSyncedAt = Number.NEGATIVE_INFINITY
+  const syncClock = Effect.gen(function*() {
+    const before = yield* localNow
+    const store = yield* guard("now", rawStore.now)
+    const after = yield* localNow
+    clockOffset = store - (before + after) / 2
+    clockSyncedAt = after
+    return store
+  })
+  const storeNow = Effect.flatMap(localNow, (local) =>
+    local - clockSyncedAt < clockSyncMs ? Effect.succeed(local + clockOffset) : syncClock)
+  // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
+  const sleepUntil = (instant: number): Effect.Effect<void, StoreError> =>
+    Effect.flatMap(storeNow, (now) =>
+      now >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - now)), sleepUntil(instant)))
+
   // Queues treat `undefined` specially, so a wake-up is `true`.
   const wakeups = yield* Queue.sliding<true>(1)
   const wake = Effect.asVoid(Queue.offer(wakeups, true))
@@ -225,7 +269,10 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     context,
     publish,
     finish: (outcomes) => guard("finish", rawStore.finish(outcomes)),
-    onSlotFreed: wake
+    onSlotFreed: wake,
+    // The offset as last measured: the dispatcher keeps it fresh, and a run
+    // waiting for its instant never waits on the store.
+    storeNow: Effect.map(localNow, (local) => local + clockOffset)
   })
 
   const registered = yield* Deferred.make<void>()
@@ -260,13 +307,20 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     }
   }
 
+  // Claims when something is due; otherwise asks the store when something
+  // will be (one cheap statement) and sleeps until then, or until a wake-up
+  // (a change here or in another process), or at most `pollInterval`. A
+  // wake-up or a poll asks before claiming: an idle cluster costs one
+  // statement per process and poll interval.
   const dispatcher = Effect.gen(function*() {
     yield* Deferred.await(registered)
+    yield* storeNow
+    let mustClaim = true
     while (true) {
       yield* Queue.clear(wakeups)
       const room = maxInFlight - (yield* executor.inFlight)
       let claimed = 0
-      if (room > 0) {
+      if (room > 0 && mustClaim) {
         const result = yield* guard(
           "claim",
           rawStore.claim({ node, tasks: taskNames, limit: Math.min(batchSize, room), leaseMs })
@@ -274,23 +328,40 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
         yield* Effect.forEach(result.settled, (record) => publish(settledEvent(record)), { discard: true })
         yield* executor.submit(result.runs)
         claimed = result.runs.length + result.settled.length
+        if (claimed >= Math.min(batchSize, room)) {
+          // A full batch: more may be due right now.
+          yield* supervisor.progress("dispatcher")
+          yield* Effect.yieldNow
+          continue
+        }
       }
       yield* supervisor.progress("dispatcher")
-      if (room > 0 && claimed >= Math.min(batchSize, room)) {
-        // A full batch: more may be due right now.
-        yield* Effect.yieldNow
-        continue
-      }
-      let delay = pollMs
+      let sleep: Effect.Effect<void, StoreError> = Effect.sleep(pollMs)
+      let dueWhenWoken = false
       if (room > 0) {
         const next = yield* guard("nextWake", rawStore.nextWake(taskNames))
         if (Option.isSome(next)) {
-          const now = yield* guard("now", rawStore.now)
-          // Due already but nothing claimable (an overlap slot is taken): poll briefly.
-          delay = Math.min(pollMs, next.value <= now ? (claimed > 0 ? 0 : 50) : next.value - now)
+          const now = yield* storeNow
+          if (next.value <= now) {
+            if (!mustClaim || claimed > 0) {
+              // Due (and not claimed yet, or more may be): claim now.
+              mustClaim = true
+              continue
+            }
+            // Due, yet the claim found nothing: another process holds the job
+            // right now, or this clock estimate runs ahead of the store's
+            // (measure it again within a second). Poll briefly.
+            clockSyncedAt = Math.min(clockSyncedAt, now - clockOffset - clockSyncMs + 1_000)
+            sleep = Effect.sleep(50)
+            dueWhenWoken = true
+          } else if (next.value - now < pollMs) {
+            sleep = sleepUntil(next.value)
+            dueWhenWoken = true
+          }
         }
       }
-      if (delay > 0) yield* Effect.raceFirst(Effect.sleep(delay), Queue.take(wakeups))
+      const woken = yield* Effect.raceFirst(Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true))
+      mustClaim = dueWhenWoken && !woken
     }
   })
 

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, Option, Queue, Schema, Stream } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
-import type { JobStore } from "../src/JobStore.ts"
+import { JobStore } from "../src/JobStore.ts"
 import { migrations } from "../src/internal/pg/migrations.ts"
 import type * as Run from "../src/Run.ts"
 import { StoreError } from "../src/StoreError.ts"
+import * as Scheduler from "../src/Scheduler.ts"
 import * as StoreRetry from "../src/StoreRetry.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
@@ -345,5 +346,69 @@ describe("PgJobStore", () => {
         yield* retried.list
       }
       yield* Fiber.interrupt(hammer)
+    }), 30_000)
+})
+
+describe("PgJobStore claimAhead", () => {
+  it.live("a job with no run in progress has its next fire claimed within the window, to start when due", () =>
+    Effect.gen(function*() {
+      const store = yield* Pg.makeStore({ schema: "ahead", claimAhead: 2_000 })
+      const task = unique("task")
+      const now = yield* store.now
+      const soon = unique("soon")
+      yield* store.add(oneOff(task, soon, now + 1_000))
+      yield* store.add(oneOff(task, unique("later"), now + 60_000))
+      // Claimable from 2 s before it is due.
+      assert.deepStrictEqual(yield* store.nextWake([task]), Option.some(now + 1_000 - 2_000))
+      const { runs } = yield* store.claim(claimOf(task, "n"))
+      assert.deepStrictEqual(runs.map((run) => [run.jobId, run.fireTime, run.startedAt]), [[soon, now + 1_000, now + 1_000]])
+      yield* store.finish(runs.map(outcome))
+      const [record] = yield* store.history({ jobId: soon })
+      assert.strictEqual(record?.startedAt, now + 1_000)
+    }), 30_000)
+
+  it.live("a job with a run in progress is claimed once due, as without the window: overlap decides then", () =>
+    Effect.gen(function*() {
+      const store = yield* Pg.makeStore({ schema: "ahead", claimAhead: 2_000 })
+      const task = unique("task")
+      const now = yield* store.now
+      const id = unique("every")
+      // Fires every 500 ms; overlap max 1, skip.
+      yield* store.add(Job.make(taskNamed(task), { id, payload: null, trigger: Trigger.every(500, { anchor: now }) }))
+      const first = yield* store.claim(claimOf(task, "n"))
+      assert.strictEqual(first.runs.length, 1)
+      // Its first run is in progress: the next fire is not claimed ahead, nor reported early.
+      assert.deepStrictEqual((yield* store.claim(claimOf(task, "n"))).runs, [])
+      const next = Option.getOrThrow(yield* store.nextWake([task]))
+      assert.strictEqual(next, first.runs[0]!.fireTime + 500)
+      // Once due, with the first still running, it is skipped (the fire found a run in progress).
+      yield* realWait(Math.max(0, next - (yield* store.now)) + 20)
+      const { runs, settled } = yield* store.claim(claimOf(task, "n"))
+      assert.deepStrictEqual(runs, [])
+      assert.deepStrictEqual(settled.map((record) => [record.fireTime, record.state]), [[next, "skipped"]])
+    }), 30_000)
+
+  it.live("a scheduler starts a run claimed ahead at its due instant, not before", () =>
+    Effect.gen(function*() {
+      const task = unique("task")
+      const starts: Array<{ readonly fireTime: number; readonly at: number }> = []
+      const recording = Task.make(task, Schema.Unknown, (_, context) =>
+        Effect.sync(() => {
+          starts.push({ fireTime: context.fireTime, at: Date.now() })
+        }))
+      const store = yield* Pg.makeStore({ schema: "ahead", claimAhead: 500 })
+      const now = yield* store.now
+      const jobs = [0, 1, 2].map((i) =>
+        Job.make(recording, { id: unique(`soon-${i}`), payload: null, trigger: Trigger.once(now + 700 + 100 * i) })
+      )
+      yield* Layer.build(Scheduler.layer({ tasks: [recording], jobs, shutdownGrace: 0 }).pipe(
+        Layer.provide(Layer.succeed(JobStore, store))
+      ))
+      for (let i = 0; i < 100 && starts.length < 3; i++) yield* realWait(20)
+      assert.strictEqual(starts.length, 3)
+      for (const { fireTime, at } of starts) {
+        assert.isAtLeast(at, fireTime, "never early")
+        assert.isBelow(at - fireTime, 100, "on time")
+      }
     }), 30_000)
 })

@@ -34,7 +34,8 @@ export const now = (): number => performance.timeOrigin + performance.now()
  */
 export const machineCpuMs = (): number | null => {
   try {
-    const fields = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const [cpuLine = ""] = fs.readFileSync("/proc/stat", "utf8").split("\n")
+    const fields = cpuLine.trim().split(/\s+/).slice(1).map(Number)
     // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
     const busy = fields.slice(0, 8).reduce((sum, v, i) => (i === 3 || i === 4 ? sum : sum + v), 0)
     return (busy * 1_000) / 100
@@ -99,7 +100,8 @@ export const drain = async (
   const reports = await Promise.all(workers.map((worker) => worker.report(true)))
   const cpuUs = (report: { readonly cpu: { readonly user: number; readonly system: number } }) =>
     report.cpu.user + report.cpu.system
-  const workersUs = reports.reduce((sum, report, i) => sum + cpuUs(report) - cpuUs(before[i]!), 0)
+  const workersUs = reports.reduce((sum, report) => sum + cpuUs(report), 0) -
+    before.reduce((sum, report) => sum + cpuUs(report), 0)
   const runs = mergeRuns(reports, (fire) => fire === at)
   const statements = await bench.db.statements()
   const spanMs = runs.lastEnd - runs.firstStart

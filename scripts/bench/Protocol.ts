@@ -46,6 +46,10 @@ export interface WorkerConfig {
   readonly pollMs?: number | undefined
   readonly reapMs?: number | undefined
   readonly maxConnections?: number | undefined
+  /** `PgJobStore.Options.claimAhead`, ms. */
+  readonly claimAheadMs?: number | undefined
+  /** Extra Node flags for this worker, e.g. `--expose-gc`. */
+  readonly nodeFlags?: ReadonlyArray<string> | undefined
 }
 
 /** Worker → orchestrator. */
@@ -74,10 +78,12 @@ export type WorkerMessage =
     readonly cpu: { readonly user: number; readonly system: number }
     readonly rss: number
     readonly heapUsed: number
+    /** Heap in use right after a full collection (workers started with `--expose-gc`, when asked). */
+    readonly liveHeap?: number
     readonly health: { readonly status: string; readonly restarts: number }
   }
 
 /** Orchestrator → worker. */
 export type ParentMessage =
   | { readonly type: "count" }
-  | { readonly type: "report"; readonly ledger: boolean }
+  | { readonly type: "report"; readonly ledger: boolean; readonly gc?: boolean }

@@ -9,6 +9,11 @@ import type { ParentMessage, WorkerConfig, WorkerMessage } from "./Protocol.ts"
 
 const workerPath = path.join(import.meta.dirname, "worker.ts")
 
+const isOfType = <T extends WorkerMessage["type"]>(
+  message: WorkerMessage,
+  type: T
+): message is Extract<WorkerMessage, { type: T }> => message.type === type
+
 type Ready = Extract<WorkerMessage, { type: "ready" }>
 type Report = Extract<WorkerMessage, { type: "report" }>
 
@@ -18,7 +23,7 @@ export interface Worker {
   /** Resolves when the scheduler is built and its declared jobs registered. */
   readonly ready: Promise<Ready>
   readonly count: () => Promise<number>
-  readonly report: (ledger: boolean) => Promise<Report>
+  readonly report: (ledger: boolean, gc?: boolean) => Promise<Report>
   /** SIGTERM (graceful shutdown), SIGKILL after `timeoutMs`; resolves with the exit code. */
   readonly stop: (timeoutMs?: number) => Promise<number | null>
   readonly output: () => string
@@ -28,15 +33,15 @@ export interface Worker {
 const workerFlags = (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter((flag) => flag.length > 0)
 
 export const spawnWorker = (config: WorkerConfig): Worker => {
-  const child = spawn(process.execPath, [...workerFlags, workerPath, JSON.stringify(config)], {
+  const child = spawn(process.execPath, [...workerFlags, ...(config.nodeFlags ?? []), workerPath, JSON.stringify(config)], {
     stdio: ["ignore", "pipe", "pipe", "ipc"]
   })
   let output = ""
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000)
   }
-  child.stdout!.on("data", keep)
-  child.stderr!.on("data", keep)
+  child.stdout?.on("data", keep)
+  child.stderr?.on("data", keep)
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   let alive = true
   void exited.then(() => {
@@ -50,17 +55,20 @@ export const spawnWorker = (config: WorkerConfig): Worker => {
     const queue = waiters.get(message.type)
     queue?.shift()?.(message)
   })
-  const await_ = <M extends WorkerMessage>(type: M["type"]): Promise<M> =>
+  const next = <T extends WorkerMessage["type"]>(type: T): Promise<Extract<WorkerMessage, { type: T }>> =>
     Promise.race([
-      new Promise<M>((resolve) => {
+      new Promise<Extract<WorkerMessage, { type: T }>>((resolve, reject) => {
         const queue = waiters.get(type) ?? []
-        queue.push((message) => resolve(message as M))
+        queue.push((message) => {
+          if (isOfType(message, type)) resolve(message)
+          else reject(new Error(`worker ${config.node}: expected ${type}, got ${message.type}`))
+        })
         waiters.set(type, queue)
       }),
       died()
     ])
-  const request = <M extends WorkerMessage>(message: ParentMessage): Promise<M> => {
-    const reply = await_<M>(message.type)
+  const request = <T extends ParentMessage["type"]>(message: ParentMessage & { readonly type: T }) => {
+    const reply = next(message.type)
     child.send(message)
     return reply
   }
@@ -68,9 +76,9 @@ export const spawnWorker = (config: WorkerConfig): Worker => {
   return {
     node: config.node,
     process: child,
-    ready: await_<Ready>("ready"),
-    count: () => request<Extract<WorkerMessage, { type: "count" }>>({ type: "count" }).then((m) => m.runs),
-    report: (ledger) => request<Report>({ type: "report", ledger }),
+    ready: next("ready"),
+    count: () => request({ type: "count" }).then((m) => m.runs),
+    report: (ledger, gc = false) => request({ type: "report", ledger, gc }),
     stop: async (timeoutMs = 15_000) => {
       if (alive) child.kill("SIGTERM")
       const timer = setTimeout(() => {

@@ -20,7 +20,12 @@ const config: WorkerConfig = JSON.parse(process.argv[2] ?? "{}")
 
 const now = () => performance.timeOrigin + performance.now()
 
-const ledger = { jobIds: [] as Array<string>, fires: [] as Array<number>, starts: [] as Array<number>, lastEnd: 0 }
+const ledger: { jobIds: Array<string>; fires: Array<number>; starts: Array<number>; lastEnd: number } = {
+  jobIds: [],
+  fires: [],
+  starts: [],
+  lastEnd: 0
+}
 
 const task = Task.unit(taskName, (context) =>
   Effect.sync(() => {
@@ -44,6 +49,13 @@ process.on("message", (message: ParentMessage) => {
     return
   }
   const memory = process.memoryUsage()
+  // Live objects only, when the worker runs with --expose-gc (a measurement, not a remedy).
+  const gc: unknown = Reflect.get(globalThis, "gc")
+  let liveHeap: number | undefined
+  if (message.gc === true && typeof gc === "function") {
+    gc()
+    liveHeap = process.memoryUsage().heapUsed
+  }
   send({
     type: "report",
     node: config.node,
@@ -52,11 +64,12 @@ process.on("message", (message: ParentMessage) => {
     cpu: process.cpuUsage(),
     rss: memory.rss,
     heapUsed: memory.heapUsed,
+    ...(liveHeap === undefined ? {} : { liveHeap }),
     health: Effect.runSync(health)
   })
 })
 
-const StoreLive = PgJobStore.layer({ schema: config.schema }).pipe(
+const StoreLive = PgJobStore.layer({ schema: config.schema, claimAhead: config.claimAheadMs }).pipe(
   Layer.provideMerge(PgClient.layer({ url: Redacted.make(config.url), maxConnections: config.maxConnections }))
 )
 

@@ -5,6 +5,7 @@
  * @internal
  */
 import type { SqlClient } from "effect/sql"
+import { bools, float8s, int4s, int8s, texts } from "./params.ts"
 import { jobColumns, type JobRow, type JobValues } from "./rows.ts"
 import { notifyFor } from "./runs.ts"
 import { nowMs, type Tables } from "./Tables.ts"
@@ -22,12 +23,22 @@ export interface JobWrite extends JobValues {
 const columns = "id, task, definition, paused, source, version, next_fire, next_due, overlap_max, on_limit, on_lost, " +
   "created_at, updated_at"
 
+// The rows as one typed array per column (see `params.ts`); definitions go as
+// JSON text, parsed once by the server.
 const recordset = (sql: SqlClient.SqlClient, rows: ReadonlyArray<JobWrite>) =>
-  sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
-    id text, task text, definition jsonb, paused boolean, source text, version double precision,
-    next_fire bigint, next_due bigint, overlap_max integer, on_limit text, on_lost text,
-    created_at bigint, updated_at bigint
-  )`
+  sql`(
+    SELECT u.id, u.task, u.definition::jsonb AS definition, u.paused, u.source, u.version, u.next_fire, u.next_due,
+      u.overlap_max, u.on_limit, u.on_lost, u.created_at, u.updated_at
+    FROM unnest(
+      ${texts(rows.map((r) => r.id))}, ${texts(rows.map((r) => r.task))},
+      ${texts(rows.map((r) => JSON.stringify(r.definition)))}, ${bools(rows.map((r) => r.paused))},
+      ${texts(rows.map((r) => r.source))}, ${float8s(rows.map((r) => r.version))},
+      ${int8s(rows.map((r) => r.next_fire))}, ${int8s(rows.map((r) => r.next_due))},
+      ${int4s(rows.map((r) => r.overlap_max))}, ${texts(rows.map((r) => r.on_limit))}, ${texts(rows.map((r) => r.on_lost))},
+      ${int8s(rows.map((r) => r.created_at))}, ${int8s(rows.map((r) => r.updated_at))}
+    ) AS u(id, task, definition, paused, source, version, next_fire, next_due, overlap_max, on_limit, on_lost,
+      created_at, updated_at)
+  ) AS x`
 
 /**
  * Inserts jobs that do not exist yet, in id order (so concurrent inserters
@@ -68,7 +79,7 @@ export const insertMissing = (sql: SqlClient.SqlClient, t: Tables, rows: Readonl
  * @internal
  */
 export const existingIds = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>) =>
-  sql<{ readonly id: string }>`SELECT id FROM ${t.jobs} WHERE id = ANY(${ids}::text[])`
+  sql<{ readonly id: string }>`SELECT id FROM ${t.jobs} WHERE id = ANY(${texts(ids)})`
 
 /** A stored job compared with a declaration. @internal */
 export interface Compared {
@@ -101,7 +112,13 @@ export const compare = (
       j.definition = x.definition AS same,
       j.definition -> 'trigger' = x.definition -> 'trigger' AS same_trigger
     FROM ${t.jobs} j
-    JOIN jsonb_to_recordset(${JSON.stringify(declared)}::jsonb) AS x(id text, definition jsonb) ON x.id = j.id
+    JOIN (
+      -- OFFSET 0 keeps the subquery whole: each definition is parsed once, not once per use.
+      SELECT u.id, u.definition::jsonb AS definition
+      FROM unnest(${texts(declared.map((d) => d.id))}, ${texts(declared.map((d) => JSON.stringify(d.definition)))})
+        AS u(id, definition)
+      OFFSET 0
+    ) x ON x.id = j.id
     ORDER BY j.id
     ${lock ? sql`FOR UPDATE OF j` : sql``}`
 
@@ -207,10 +224,13 @@ export const cancelPending = (sql: SqlClient.SqlClient, t: Tables, ids: Readonly
 export const lockOrphans = (sql: SqlClient.SqlClient, t: Tables, declared: ReadonlyArray<string>, version: number) =>
   sql<{ readonly id: string; readonly paused: boolean }>`
     SELECT j.id, j.paused FROM ${t.jobs} j
-    LEFT JOIN unnest(${declared}::text[]) AS d(id) ON d.id = j.id
+    LEFT JOIN unnest(${texts(declared)}) AS d(id) ON d.id = j.id
     WHERE j.source = 'code' AND j.version < ${version}::double precision AND d.id IS NULL
     ORDER BY j.id
     FOR UPDATE OF j`
+
+/** Refreshes the planner's statistics of the jobs table. @internal */
+export const analyze = (sql: SqlClient.SqlClient, t: Tables) => sql`ANALYZE ${t.jobs}`
 
 /** @internal */
 export const notify = (sql: SqlClient.SqlClient, t: Tables, what: string) =>

@@ -7,6 +7,7 @@
  */
 import type { SqlClient, Statement } from "effect/sql"
 import type * as Run from "../../Run.ts"
+import { int4s, int8s, texts } from "./params.ts"
 import { runColumns, type RunRow } from "./rows.ts"
 import { nowMs, type Tables } from "./Tables.ts"
 
@@ -42,9 +43,11 @@ export interface FinishInput {
 export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyArray<FinishInput>) =>
   sql<{ readonly ord: number }>`
     WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb) AS x(
-        ord integer, id bigint, token text, state text, attempt integer, error text, ended_at bigint
-      )
+      SELECT * FROM unnest(
+        ${int4s(outcomes.map((o) => o.ord))}, ${int8s(outcomes.map((o) => o.id))}, ${texts(outcomes.map((o) => o.token))},
+        ${texts(outcomes.map((o) => o.state))}, ${int4s(outcomes.map((o) => o.attempt))},
+        ${texts(outcomes.map((o) => o.error))}, ${int8s(outcomes.map((o) => o.ended_at))}
+      ) AS x(ord, id, token, state, attempt, error, ended_at)
     ),
     done AS (
       UPDATE ${t.runs} r
@@ -54,9 +57,11 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
       RETURNING i.ord
     ),
     -- The same outcome recorded already: a retry after a reply lost in commit.
+    -- (An outcome just written is not: it was running in this statement's snapshot.)
     already AS (
       SELECT i.ord FROM input i JOIN ${t.runs} r
         ON r.id = i.id AND r.token = i.token AND r.state = i.state AND r.ended_at = i.ended_at
+      WHERE NOT EXISTS (SELECT 1 FROM done d WHERE d.ord = i.ord)
     )
     SELECT ord, ${notifyFor(sql, t, "(SELECT 1 FROM done LIMIT 1) one", "finish")} AS notified FROM done
     UNION ALL
@@ -77,7 +82,7 @@ export const renew = (
   sql<{ readonly id: string }>`
     UPDATE ${t.runs} r
     SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
-    FROM jsonb_to_recordset(${JSON.stringify(leases)}::jsonb) AS i(id bigint, token text)
+    FROM unnest(${int8s(leases.map((l) => l.id))}, ${texts(leases.map((l) => l.token))}) AS i(id, token)
     WHERE r.id = i.id AND r.token = i.token AND r.node = ${node}::text AND r.state = 'running'
     RETURNING r.id::text AS id`
 
@@ -202,16 +207,26 @@ export const triggerNow = (sql: SqlClient.SqlClient, t: Tables, id: string, payl
 
 /**
  * The earliest instant something of these tasks becomes claimable: a due
- * job's next fire, or a pending run of a job with a free overlap slot.
+ * job's next fire (`aheadMs` earlier for a job with no run in progress, see
+ * the claim-ahead window in `claim.ts`), or a pending run of a job with a
+ * free overlap slot.
  *
  * @internal
  */
-export const nextWake = (sql: SqlClient.SqlClient, t: Tables, tasks: ReadonlyArray<string>) =>
+export const nextWake = (sql: SqlClient.SqlClient, t: Tables, tasks: ReadonlyArray<string>, aheadMs: number) =>
   sql<{ readonly wake: unknown }>`
     SELECT least(
       (SELECT min(next_due) FROM ${t.jobs}
-        WHERE NOT paused AND next_due IS NOT NULL AND task = ANY(${tasks}::text[])),
+        WHERE NOT paused AND next_due IS NOT NULL AND task = ANY(${texts(tasks)})),
+      ${
+  aheadMs > 0
+    ? sql`(SELECT j.next_due - ${aheadMs}::bigint FROM ${t.jobs} j
+        WHERE NOT j.paused AND j.next_due IS NOT NULL AND j.task = ANY(${texts(tasks)})
+          AND NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = j.id AND x.state = 'running')
+        ORDER BY j.next_due LIMIT 1),`
+    : sql``
+}
       (SELECT min(r.due_at) FROM ${t.runs} r JOIN ${t.jobs} j ON j.id = r.job_id
-        WHERE r.state = 'pending' AND NOT j.paused AND j.task = ANY(${tasks}::text[])
+        WHERE r.state = 'pending' AND NOT j.paused AND j.task = ANY(${texts(tasks)})
           AND (SELECT count(*) FROM ${t.runs} x WHERE x.job_id = r.job_id AND x.state = 'running') < j.overlap_max)
     ) AS wake`
