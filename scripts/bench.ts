@@ -1,12 +1,15 @@
 /**
  * The benchmark: real scheduler processes on a real PostgreSQL (embedded,
- * durable settings, in a temporary folder; or `DATABASE_URL`), one JSON line
- * per scenario on stdout, progress on stderr.
+ * durable settings, in a temporary folder, with `pg_stat_statements`; or
+ * `DATABASE_URL`), one JSON line per scenario on stdout, progress on stderr.
  *
- *   npm run bench                  # every scenario, about 6 minutes
+ *   npm run bench                  # every scenario, about 4 minutes
  *   npm run bench -- drain idle    # some of them
  *
- * Scenarios: drain, every-second, idle, scale, recovery.
+ * Scenarios: drain, every-second, idle, scale, recovery (see
+ * `scripts/bench/Scenarios.ts`). For a closer look: `BENCH_WORKER_FLAGS`
+ * (Node flags for the scheduler processes, e.g. `--cpu-prof`), `BENCH_PG_FLAGS`
+ * (more `postgres` flags), `BENCH_DUMP=dir` (raw ledgers of every-second).
  */
 import * as Bench from "./bench/Bench.ts"
 import * as Database from "./bench/Database.ts"
