@@ -290,11 +290,13 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     assert.deepStrictEqual(byJob("restart-skip").filter(late), [])
     // Coalesce: the late fires of an outage become one run, the rest are recorded coalesced.
     assert.isTrue(byJob("restart-coalesce").filter((r) => r.state === "coalesced").length >= 3)
-    const coalescedRuns = byJob("restart-coalesce").filter(late)
-    assert.isTrue(coalescedRuns.length >= 1 && coalescedRuns.length <= 3, `${coalescedRuns.length} late runs`)
+    // One coalesced run per outage (its note says so); a fire that was on time when
+    // claimed may still start late, waiting behind it for the overlap slot.
+    const coalescedRuns = byJob("restart-coalesce").filter((r) => (r.note ?? "").startsWith("coalesced") && r.state === "succeeded")
+    assert.isTrue(coalescedRuns.length >= 1 && coalescedRuns.length <= 3, `${coalescedRuns.length} coalesced runs`)
     // Catch up (max 2): at most two late fires per outage run, older ones are recorded missed.
-    const caughtUp = byJob("restart-catchup").filter(late)
-    assert.isTrue(caughtUp.length >= 2 && caughtUp.length <= 6, `${caughtUp.length} late runs`)
+    const caughtUp = byJob("restart-catchup").filter((r) => r.note === "catch-up of a late fire")
+    assert.isTrue(caughtUp.length >= 2 && caughtUp.length <= 6, `${caughtUp.length} caught-up runs`)
     assert.isTrue(byJob("restart-catchup").filter((r) => r.state === "missed").length >= 1)
   }, 120_000)
 
