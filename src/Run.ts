@@ -38,17 +38,9 @@ export type State = typeof State.Type
  *
  * @since 0.1.0
  */
-export const finalStates: ReadonlySet<State> = new Set<State>([
-  "succeeded",
-  "failed",
-  "timed-out",
-  "lost",
-  "skipped",
-  "missed",
-  "coalesced",
-  "cancelled"
-])
-
+export const finalStates: ReadonlySet<State> = new Set<State>(
+  State.literals.filter((state) => state !== "pending" && state !== "running")
+)
 /**
  * The record of one fire.
  *

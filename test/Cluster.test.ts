@@ -32,6 +32,20 @@ const freshSchema = () => `cluster_${++schemaCounter}_${Date.now().toString(36)}
 const everySecond = (count: number, prefix: string) =>
   Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, trigger: Trigger.every("1 second") }))
 
+// Each job's fires, from its first to its last, are one second apart: none lost.
+const assertEverySecond = (
+  groups: ReturnType<typeof startsByFire>,
+  jobs: ReadonlyArray<{ readonly id: string }>,
+  atLeast: number
+) => {
+  for (const job of jobs) {
+    const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
+      .sort((a, b) => a - b)
+    assert.isTrue(fires.length >= atLeast, `${job.id} ran ${fires.length} fires`)
+    for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
+  }
+}
+
 const noFatal = (workers: ReadonlyArray<Worker>) => {
   for (const worker of workers) {
     const fatal = worker.lines.find((line) => line._tag === "Fatal")
@@ -81,12 +95,7 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     const duplicates = [...groups.entries()].filter(([, starts]) => starts.length > 1)
     assert.deepStrictEqual(duplicates, [])
     // No gaps: each job's fires are every second from its first to its last.
-    for (const job of jobs) {
-      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
-        .sort((a, b) => a - b)
-      assert.isTrue(fires.length >= 19, `${job.id} ran ${fires.length} fires`)
-      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
-    }
+    assertEverySecond(groups, jobs, 19)
     // The work was shared: more than one process ran fires.
     const nodes = new Set([...groups.values()].map(([start]) => start!.node))
     assert.isTrue(nodes.size > 1, `runs came from ${[...nodes].join(", ")}`)
@@ -131,11 +140,7 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     }
     // Every fire from the first to the last ran exactly once: the ones due
     // during the outage were within the misfire grace, so they ran late, once.
-    for (const job of jobs) {
-      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
-        .sort((a, b) => a - b)
-      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
-    }
+    assertEverySecond(groups, jobs, 0)
     console.log(JSON.stringify({ test: "outage", firstRunAfterRestoreMs: firstAfter - restoredAt }))
   }, 120_000)
 
@@ -166,12 +171,7 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     assert.isTrue(terminated >= 12, `terminated ${terminated} connections`)
     const groups = startsByFire(readLedger(ledgerDir))
     assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
-    for (const job of jobs) {
-      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
-        .sort((a, b) => a - b)
-      assert.isTrue(fires.length >= 6, `${job.id} ran ${fires.length}`)
-      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
-    }
+    assertEverySecond(groups, jobs, 6)
   }, 120_000)
 
   it("a process killed with SIGKILL mid-run: after its lease, its run is retried elsewhere (retry) or recorded lost (record)", async () => {
@@ -341,11 +341,6 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     assert.deepStrictEqual(early, [])
     const groups = startsByFire(lines)
     assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
-    for (const job of jobs) {
-      const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
-        .sort((a, b) => a - b)
-      assert.isTrue(fires.length >= 5, `${job.id} ran ${fires.length}`)
-      for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
-    }
+    assertEverySecond(groups, jobs, 5)
   }, 60_000)
 })
