@@ -9,8 +9,13 @@
  *
  * @since 0.1.0
  */
-import { Console, Effect, Option, Schema } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import { JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"
 import * as Trigger from "./Trigger.ts"
 

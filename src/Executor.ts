@@ -16,7 +16,17 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, type Context, Effect, Exit, Fiber, Option, Queue, Schedule, Schema, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { Event } from "./Event.ts"
 import * as Job from "./Job.ts"
 import type { Lease } from "./JobStore.ts"

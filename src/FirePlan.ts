@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Option } from "effect"
+import * as Option from "effect/Option"
 import type * as Job from "./Job.ts"
 import * as Trigger from "./Trigger.ts"
 

@@ -10,7 +10,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Schedule, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Task from "./Task.ts"
 import * as Trigger from "./Trigger.ts"
 

@@ -9,7 +9,11 @@
  *
  * @since 0.1.0
  */
-import { Context, type Effect, type Option, Schema, type Stream } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
 import type * as Job from "./Job.ts"
 import type * as Run from "./Run.ts"
 import type { StoreError } from "./StoreError.ts"

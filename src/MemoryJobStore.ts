@@ -8,7 +8,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Layer, Option, PubSub, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
 import * as FirePlan from "./FirePlan.ts"
 import type * as Job from "./Job.ts"
 import { JobExists, JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"

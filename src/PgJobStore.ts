@@ -24,8 +24,12 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Layer, Option, Stream } from "effect"
-import { SqlError } from "effect/sql"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as SqlError from "effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as FirePlan from "./FirePlan.ts"
 import * as Claim from "./internal/pg/claim.ts"

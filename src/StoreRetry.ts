@@ -11,8 +11,13 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Predicate, Random, Schedule, Stream } from "effect"
-import { SqlError } from "effect/sql"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SqlError from "effect/sql/SqlError"
 import type { JobExists, JobNotFound, JobStore } from "./JobStore.ts"
 import { isRetryable, StoreError } from "./StoreError.ts"
 

@@ -21,7 +21,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as CronSearch from "./internal/triggerCron.ts"
 import * as Schedule from "./internal/triggerSchedule.ts"
 

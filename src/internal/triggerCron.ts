@@ -16,7 +16,9 @@
  *
  * @internal
  */
-import { Cron, DateTime, Result } from "effect"
+import * as Cron from "effect/Cron"
+import * as DateTime from "effect/DateTime"
+import * as Result from "effect/Result"
 import * as Zone from "./triggerZone.ts"
 
 /** @internal */

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type * as Trigger from "../Trigger.ts"
 import type { PreviewEntry } from "../Trigger.ts"
 import * as CronSearch from "./triggerCron.ts"

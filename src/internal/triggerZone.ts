@@ -12,7 +12,8 @@
  *
  * @internal
  */
-import { DateTime, Option } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Option from "effect/Option"
 
 /** @internal */
 export const DAY = 86_400_000

@@ -6,8 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Arbitrary, Schema } from "effect"
-import { SqlError } from "effect/sql"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
+import * as SqlError from "effect/sql/SqlError"
 import type { StoreError } from "../StoreError.ts"
 import { classify } from "../StoreRetry.ts"
 import * as Trigger from "../Trigger.ts"

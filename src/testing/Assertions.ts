@@ -5,7 +5,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { Event } from "../Event.ts"
 import type * as Run from "../Run.ts"
 import { Scheduler } from "../Scheduler.ts"

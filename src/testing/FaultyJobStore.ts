@@ -11,7 +11,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { JobStore } from "../JobStore.ts"
 import { StoreError } from "../StoreError.ts"
 

@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Event } from "../Event.ts"
 import type { JobStore } from "../JobStore.ts"
 import * as MemoryJobStore from "../MemoryJobStore.ts"

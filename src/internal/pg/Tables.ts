@@ -4,7 +4,8 @@
  *
  * @internal
  */
-import type { SqlClient, Statement } from "effect/sql"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Statement from "effect/sql/Statement"
 
 /** @internal */
 export interface Options {

@@ -31,8 +31,9 @@
  *
  * @internal
  */
-import type { Effect } from "effect"
-import type { SqlClient, SqlError } from "effect/sql"
+import type * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlError from "effect/sql/SqlError"
 import { bools, int8s, texts } from "./params.ts"
 import type { ClaimedRow } from "./rows.ts"
 import { nowMs, type Tables } from "./Tables.ts"

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { SqlClient } from "effect/sql"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { bools, float8s, int4s, int8s, texts } from "./params.ts"
 import { jobColumns, type JobRow, type JobValues } from "./rows.ts"
 import { notifyFor } from "./runs.ts"

@@ -10,8 +10,9 @@
  *
  * @internal
  */
-import { Effect } from "effect"
-import type { SqlClient, SqlError } from "effect/sql"
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlError from "effect/sql/SqlError"
 import type { Tables } from "./Tables.ts"
 
 /** @internal */

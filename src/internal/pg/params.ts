@@ -7,7 +7,7 @@
  * @internal
  */
 import { PgTypes } from "@effect/sql-pg"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 
 const typed = (values: ReadonlyArray<unknown>, elementOid: number): PgTypes.Parameter =>
   // Fails only for an element type without an array type, which these are not.

@@ -16,8 +16,10 @@
  *
  * @internal
  */
-import { Effect, type Schema } from "effect"
-import type { SqlClient, SqlError } from "effect/sql"
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlError from "effect/sql/SqlError"
 import * as FirePlan from "../../FirePlan.ts"
 import type * as Job from "../../Job.ts"
 import type { RegisterOptions, RegisterReport } from "../../JobStore.ts"

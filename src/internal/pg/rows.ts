@@ -3,7 +3,8 @@
  *
  * @internal
  */
-import { Result, Schema } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Job from "../../Job.ts"
 import type { StoredJob } from "../../JobStore.ts"
 import type * as Run from "../../Run.ts"

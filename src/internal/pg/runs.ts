@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import type { SqlClient, Statement } from "effect/sql"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Statement from "effect/sql/Statement"
 import type * as Run from "../../Run.ts"
 import { int4s, int8s, texts } from "./params.ts"
 import { runColumns, type RunRow } from "./rows.ts"
