@@ -2,6 +2,8 @@
  * The benchmark: real scheduler processes on a real PostgreSQL (embedded,
  * durable settings, in a temporary folder, with `pg_stat_statements`; or
  * `DATABASE_URL`), one JSON line per scenario on stdout, progress on stderr.
+ * Every line names the machine (CPU model, cores, memory), the Node and
+ * PostgreSQL versions and the command that produced it.
  *
  *   npm run bench                  # every scenario, about 4 minutes
  *   npm run bench -- drain idle    # some of them
@@ -13,7 +15,7 @@
  */
 import * as Bench from "./bench/Bench.ts"
 import * as Database from "./bench/Database.ts"
-import { machine } from "./bench/Figures.ts"
+import { describeMachine, machine } from "./bench/Figures.ts"
 import * as Scenarios from "./bench/Scenarios.ts"
 
 const scenarios = {
@@ -49,7 +51,7 @@ const about = {
     full_page_writes: db.settings["full_page_writes"]
   }
 }
-bench.log(`PostgreSQL ${about.machine.postgres} (fsync ${about.database.fsync}); scenarios: ${chosen.join(", ")}`)
+bench.log(`${describeMachine(about.machine)} (fsync ${about.database.fsync}); scenarios: ${chosen.join(", ")}`)
 
 let failed = false
 try {

