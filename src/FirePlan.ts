@@ -81,6 +81,9 @@ export const plan = (job: Job.Job, nextFire: number, now: number): Plan => {
   const grace = job.misfire.grace
   const late: Array<{ fireTime: number; dueAt: number }> = []
   const onTime: Array<{ fireTime: number; dueAt: number }> = []
+  // The policies that keep the most recent late fires need those recorded,
+  // whatever was summarised before them.
+  const keepLatest = latestKept(job.misfire.then)
   let summarised = 0
   let fire: number | null = nextFire
   while (fire !== null) {
@@ -88,13 +91,19 @@ export const plan = (job: Job.Job, nextFire: number, now: number): Plan => {
     if (dueAt > now) break
     if (now - dueAt <= grace) {
       onTime.push({ fireTime: fire, dueAt })
-    } else if (late.length < maxLateRecords) {
+    } else if (late.length < maxLateRecords - keepLatest) {
       late.push({ fireTime: fire, dueAt })
     } else {
-      // Too many late fires to record one by one: count the rest and jump to
-      // the grace window, where fires are on time again.
-      const resume: number | null = Option.getOrNull(Trigger.next(job.trigger, Math.max(fire, now - grace - 1)))
-      summarised += countBetween(job.trigger, fire, resume ?? now)
+      // Too many late fires to record one by one: record the most recent ones
+      // the policy keeps, count the rest, and go on from there (the fires
+      // after them are within the grace window or not due).
+      const boundary = now - grace
+      const tail = latestBefore(job.trigger, fire - 1, boundary, keepLatest)
+      const resume: number | null = tail.length > 0
+        ? Option.getOrNull(Trigger.next(job.trigger, tail[tail.length - 1]!))
+        : Option.getOrNull(Trigger.next(job.trigger, Math.max(fire, boundary - 1)))
+      summarised += countBetween(job.trigger, fire - 1, tail[0] ?? resume ?? now)
+      for (const f of tail) late.push({ fireTime: f, dueAt: Trigger.dueAt(job.trigger, f, job.id) })
       fire = resume
       continue
     }
@@ -104,6 +113,37 @@ export const plan = (job: Job.Job, nextFire: number, now: number): Plan => {
   if (late.length > 0) fires.push(...planLate(job.misfire.then, late, summarised))
   for (const f of onTime) fires.push({ ...f, state: "pending", note: null, catchUp: false })
   return { fires, nextFire: fire }
+}
+
+// How many of the most recent late fires a policy runs.
+const latestKept = (policy: Job.Misfire): number => {
+  switch (policy._tag) {
+    case "Skip":
+      return 0
+    case "Coalesce":
+      return policy.keep === "latest" ? 1 : 0
+    case "CatchUp":
+      return Math.min(policy.max, Math.floor(maxLateRecords / 2))
+  }
+}
+
+// The last `count` fires in (after, before), found by widening a window back
+// from `before`: a long outage costs a few `next` calls, not one per fire.
+const latestBefore = (trigger: Trigger.Trigger, after: number, before: number, count: number): Array<number> => {
+  if (count <= 0) return []
+  let span = 1_000
+  while (true) {
+    const from = Math.max(after, before - span)
+    const found: Array<number> = []
+    let fire = Option.getOrNull(Trigger.next(trigger, from))
+    while (fire !== null && fire < before) {
+      found.push(fire)
+      if (found.length > count) found.shift()
+      fire = Option.getOrNull(Trigger.next(trigger, fire))
+    }
+    if (found.length >= count || from === after) return found
+    span *= 4
+  }
 }
 
 const planLate = (
