@@ -28,6 +28,8 @@ export type Event = Data.TaggedEnum<{
   RunLost: { readonly jobId: string; readonly fireTime: number; readonly retried: boolean; readonly note: string | null; readonly at: number }
   LoopFailed: { readonly loop: string; readonly error: string; readonly at: number }
   LoopRestarted: { readonly loop: string; readonly restarts: number; readonly at: number }
+  /** A loop went past its `stallAfter` without progress: the watchdog interrupts and restarts it. */
+  LoopStalled: { readonly loop: string; readonly progressAgeMs: number; readonly at: number }
   StoreUnavailable: { readonly operation: string; readonly error: string; readonly at: number }
   StoreRecovered: { readonly downtimeMs: number; readonly at: number }
   JobsRegistered: { readonly inserted: number; readonly updated: number; readonly unchanged: number; readonly superseded: number; readonly orphaned: number; readonly at: number }

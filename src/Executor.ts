@@ -28,6 +28,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { Event } from "./Event.ts"
+import * as Bounded from "./runtime/Bounded.ts"
 import * as Job from "./Job.ts"
 import type { Lease } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
@@ -78,14 +79,27 @@ export interface Executor {
   readonly submit: (runs: ReadonlyArray<Run.Claimed>) => Effect.Effect<void>
   /** Leases to renew: runs in progress and runs whose outcome is not yet recorded. */
   readonly leases: Effect.Effect<ReadonlyArray<Lease>>
-  /** Interrupts runs whose lease this node lost; their outcomes are never written. */
+  /**
+   * Interrupts runs whose lease this node lost; their outcomes are never
+   * written. Never waits for a handler to end: one that ignores interruption
+   * holds nothing up.
+   */
   readonly revoke: (ids: ReadonlyArray<string>) => Effect.Effect<void>
   /** Runs in progress or awaiting their record. */
   readonly inFlight: Effect.Effect<number>
-  /** The recorder loop body: writes outcomes in batches, forever. */
-  readonly recorder: Effect.Effect<never, unknown>
-  /** Waits for handlers to finish within `graceMs`, then interrupts the rest; then flushes outcomes. */
-  readonly drain: (graceMs: number) => Effect.Effect<void>
+  /**
+   * The recorder loop body: writes outcomes in batches, forever. It reports
+   * `idle` while it waits for outcomes and `progress` when it has some and
+   * when it wrote them.
+   */
+  readonly recorder: (report: { readonly idle: Effect.Effect<void>; readonly progress: Effect.Effect<void> }) => Effect.Effect<never, unknown>
+  /**
+   * Waits for handlers to finish within `graceMs`, then interrupts the rest
+   * (waiting at most `marginMs` for them to end: a handler that ignores
+   * interruption is abandoned, its run left to its lease); then writes
+   * outstanding outcomes, for at most `marginMs`.
+   */
+  readonly drain: (graceMs: number, marginMs?: number) => Effect.Effect<void>
 }
 
 /**
@@ -95,10 +109,12 @@ export interface Executor {
  */
 export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // Runs live in a scope of their own, made now: closing the scheduler
-    // closes it after the scheduler's shutdown (which lets them finish within
-    // the grace period), not before.
-    const scope = yield* Scope.fork(yield* Scope.Scope, "parallel")
+    // Runs live in a scope of their own, closed after the scheduler's
+    // shutdown (which lets them finish within the grace period), not before,
+    // and never waited for without a bound: a handler that ignores
+    // interruption must not hold the closing of the scheduler's scope.
+    const scope = yield* Scope.make("parallel")
+    yield* Effect.addFinalizer(() => Bounded.close(scope, 1_000))
     const storeNow = options.storeNow ?? Clock.currentTimeMillis
     // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
     const sleepUntil = (instant: number): Effect.Effect<void> =>
@@ -208,7 +224,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
           // Mark it done first so the interrupt hook does not write an outcome.
           entry.done = true
           const fiber = fibers.get(id)
-          if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+          if (fiber !== undefined) yield* Effect.forkIn(Fiber.interrupt(fiber), scope)
           const at = yield* Clock.currentTimeMillis
           yield* options.publish(Event.RunLeaseLost({ jobId: entry.run.jobId, fireTime: entry.run.fireTime, runId: id, at }))
         }), { discard: true })
@@ -235,26 +251,35 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
 
     // A batch taken from the queue stays in `unrecorded` until written, so a
     // recorder restart after a store failure retries it instead of losing it.
-    const recorder: Effect.Effect<never, unknown> = Effect.gen(function*() {
-      while (true) {
-        if (unrecorded.length === 0) {
-          unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter((e) => held.get(e.run.id)?.run === e.run)
+    const recorder = (report: { readonly idle: Effect.Effect<void>; readonly progress: Effect.Effect<void> }): Effect.Effect<never, unknown> =>
+      Effect.gen(function*() {
+        while (true) {
+          if (unrecorded.length === 0) {
+            yield* report.idle
+            unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter((e) => held.get(e.run.id)?.run === e.run)
+            yield* report.progress
+          }
+          if (unrecorded.length > 0) yield* record(unrecorded)
+          unrecorded = []
+          yield* report.progress
         }
-        if (unrecorded.length > 0) yield* record(unrecorded)
-        unrecorded = []
-      }
-    })
+      })
 
     const inFlight = Effect.sync(() => held.size)
 
     const awaitRuns = Effect.suspend(() => Effect.forEach([...fibers.values()], Fiber.await, { discard: true }))
 
-    const drain = (graceMs: number) =>
+    const drain = (graceMs: number, marginMs = 2_000) =>
       Effect.gen(function*() {
         const done = graceMs > 0 ? yield* Effect.timeoutOption(awaitRuns, graceMs) : Option.none()
-        if (Option.isNone(done)) yield* Fiber.interruptAll([...fibers.values()])
+        if (Option.isNone(done)) {
+          const interrupted = yield* Bounded.within(Fiber.interruptAll([...fibers.values()]), marginMs)
+          if (Option.isNone(interrupted)) {
+            yield* Effect.logWarning(`${fibers.size} handlers did not end within ${marginMs} ms of their interruption; abandoned`)
+          }
+        }
         const pending = [...unrecorded, ...(yield* Queue.clear(outcomes))].filter((e) => held.get(e.run.id)?.run === e.run)
-        if (pending.length > 0) yield* Effect.ignore(Effect.timeoutOption(record(pending), 5_000))
+        if (pending.length > 0) yield* Bounded.within(record(pending), marginMs)
       })
 
     return { submit, leases, revoke, inFlight, recorder, drain }

@@ -194,4 +194,33 @@ export class JobStore extends Context.Service<JobStore, {
    * scheduler also polls.
    */
   readonly changes: Stream.Stream<void, StoreError>
+  /**
+   * Whether `changes` really delivers this store's notifications to this
+   * process, as last checked (see `NotificationStatus`). Absent: they always
+   * arrive (an in-process store).
+   */
+  readonly notifications?: Effect.Effect<NotificationStatus> | undefined
 }>()("steadfast/JobStore") {}
+
+/**
+ * What a store knows of its change notifications: `"unknown"` until `changes`
+ * is subscribed and checked; `"working"` when a notification the store sent
+ * itself came back; `"unavailable"` when it did not (a transaction pooler
+ * such as PgBouncer drops them): wake-ups then wait for the poll, and a
+ * scheduler should poll more often.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { JobStore } from "steadfast"
+ *
+ * const status = Effect.gen(function*() {
+ *   const store = yield* JobStore.JobStore
+ *   const status: JobStore.NotificationStatus = store.notifications === undefined ? "working" : yield* store.notifications
+ *   return status
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type NotificationStatus = "unknown" | "working" | "unavailable"

@@ -17,7 +17,8 @@
  *   (LISTEN/NOTIFY needs a session, and is only a wake-up: the scheduler
  *   polls too).
  *
- * Migrations run when the layer is built, serialised between processes by a
+ * Building the layer asks nothing of the database: migrations run before the
+ * first operation (once per store), serialised between processes by a
  * transaction-scoped advisory lock. Every failure is a `StoreError`
  * classified by `StoreRetry.classify`, whose `operation` names the store
  * operation.
@@ -28,23 +29,25 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import * as SqlError from "effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as FirePlan from "./FirePlan.ts"
-import * as Claim from "./internal/pg/claim.ts"
+import * as Claimer from "./internal/pg/claimer.ts"
 import * as Jobs from "./internal/pg/jobs.ts"
+import * as Deadline from "./internal/pg/deadline.ts"
+import * as Listener from "./internal/pg/listener.ts"
 import { migrate } from "./internal/pg/migrations.ts"
 import { register as registerJobs } from "./internal/pg/register.ts"
-import { dueOf, toJob, toRecord, toStoredJob, toValues } from "./internal/pg/rows.ts"
+import { dueOf, toRecord, toStoredJob, toValues } from "./internal/pg/rows.ts"
 import * as Runs from "./internal/pg/runs.ts"
+import * as Startup from "./internal/pg/startup.ts"
 import * as Tables from "./internal/pg/Tables.ts"
+import { transaction } from "./internal/pg/transaction.ts"
 import type * as Job from "./Job.ts"
 import { JobExists, JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
 import { StoreError } from "./StoreError.ts"
-import { classify, policy } from "./StoreRetry.ts"
-import * as Trigger from "./Trigger.ts"
+import { classify } from "./StoreRetry.ts"
 
 /**
  * Options of `PgJobStore.layer`.
@@ -70,7 +73,64 @@ export interface Options {
    * fires are claimed once due.
    */
   readonly claimAhead?: Duration.Input | undefined
+  /**
+   * How long each store call may take (see `Deadlines`). A call past its
+   * deadline fails with a retryable `StoreError` (reason `"Deadline"`) at
+   * once, and its connection is never used again.
+   */
+  readonly deadlines?: Deadlines | undefined
+  /**
+   * `"transaction"` when the store reaches PostgreSQL through a pooler in
+   * transaction mode (PgBouncer's `pool_mode = transaction`): the store then
+   * requires a client without prepared statements (`prepare: false`, as
+   * `PgJobStore.clientConfig` sets it) and fails to build otherwise. The
+   * store keeps no session state either way: its guards are `SET LOCAL`, its
+   * locks transaction-scoped; change notifications do not pass such a pooler,
+   * which the store detects (`notifications` is `"unavailable"`).
+   */
+  readonly pooler?: "transaction" | undefined
+  /**
+   * The server ends a session of the store that stays idle this long in the
+   * middle of a transaction (`idle_in_transaction_session_timeout`, set per
+   * transaction): a client gone silent in the middle of a claim holds its
+   * job-row locks no longer. Default 5 seconds.
+   */
+  readonly idleInTransaction?: Duration.Input | undefined
+  /**
+   * The check that change notifications arrive: a notification the store
+   * sends itself must come back within `timeout` (default 5 seconds), once
+   * `changes` is subscribed and then every `interval` (default 60 seconds).
+   */
+  readonly notificationProbe?: {
+    readonly timeout?: Duration.Input | undefined
+    readonly interval?: Duration.Input | undefined
+  } | undefined
 }
+
+/**
+ * A deadline per store operation; `default` applies to every operation
+ * without a deadline of its own. Built in: 5 seconds for every operation
+ * except `register` and `migrate` (60 s), `list` and `prune` (30 s),
+ * `history` and `reap` (15 s); an operation named here, or `default`, wins
+ * over that (`default` only for the 5-second ones). `"Infinity"` turns a
+ * deadline off. `listen` bounds connecting and confirming LISTEN for
+ * `changes`, `probe` sending its check notification.
+ *
+ * Inside its transactions the store also sets `statement_timeout` and
+ * `lock_timeout` to the call's deadline, so the server stops what the client
+ * stopped waiting for.
+ *
+ * @example
+ * ```ts
+ * import { PgJobStore } from "steadfast"
+ *
+ * const deadlines: PgJobStore.Deadlines = { default: "3 seconds", claim: "10 seconds" }
+ * export const store = PgJobStore.layer({ deadlines })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type Deadlines = Deadline.Input
 
 const runId = /^[1-9][0-9]{0,17}$/
 
@@ -86,7 +146,10 @@ const guard = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>): Effe
   )
 
 /**
- * Builds the store on the `PgClient` in context, running migrations first.
+ * Builds the store on the `PgClient` in context. It does not connect: the
+ * migrations run before its first operation, and a database that cannot be
+ * reached fails that operation with a retryable `StoreError` whose `target`
+ * names the host and port.
  *
  * @example
  * ```ts
@@ -121,11 +184,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
   }
   const t = Tables.make(sql, options)
-  // A process may start while the database is still down: wait for it (with
-  // capped backoff, for as long as it takes) instead of failing to start.
-  yield* guard("migrate", migrate(sql, t)).pipe(
-    Effect.retry(policy({ base: "50 millis", cap: "1 second", maxElapsed: "Infinity" }))
-  )
+  const limits = Deadline.resolveLimits(options, sql.config)
+  if (typeof limits === "string") {
+    return yield* new StoreError({ operation: "make", reason: "InvalidOptions", retryable: false, cause: new Error(limits) })
+  }
+  const { deadline, idleMs } = limits
+  // Every call: classified, within its deadline.
+  const call = <A, E, R>(operation: Deadline.Operation, effect: Effect.Effect<A, E, R>) =>
+    Deadline.within(operation, deadline(operation))(guard(operation, effect))
+  const inTransaction = <A, E, R>(operation: Deadline.Operation, effect: Effect.Effect<A, E, R>) =>
+    transaction(sql, Deadline.guardsFor(deadline(operation), idleMs), effect)
 
   const dbNow = Effect.map(Runs.now(sql), ([row]) => Tables.ms(row?.t))
   const stored = (row: Parameters<typeof toStoredJob>[0] | undefined) =>
@@ -136,17 +204,17 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   // sorts every due job instead of reading the `next_due` index in order.
   const analyzeAfter = 1_000
   const register: JobStore["Service"]["register"] = Effect.fn("PgJobStore.register")((declared, registerOptions) =>
-    guard("register", sql.withTransaction(registerJobs(sql, t, declared, registerOptions))).pipe(
+    call("register", inTransaction("register", registerJobs(sql, t, declared, registerOptions))).pipe(
       Effect.tap((report) =>
         report.inserted.length + report.updated.length >= analyzeAfter
-          ? Effect.ignore(guard("register", Jobs.analyze(sql, t)))
+          ? Effect.ignore(call("register", Jobs.analyze(sql, t)))
           : Effect.void
       )
     )
   )
 
   const add = Effect.fn("PgJobStore.add")(function*(job: Job.Job) {
-    const created = yield* guard(
+    const created = yield* call(
       "add",
       Effect.gen(function*() {
         const values = yield* Effect.fromResult(toValues(job))
@@ -169,7 +237,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   const update = Effect.fn("PgJobStore.update")(function*(job: Job.Job) {
-    const updated = yield* guard(
+    const updated = yield* call(
       "update",
       Effect.gen(function*() {
         const values = yield* Effect.fromResult(toValues(job))
@@ -184,15 +252,15 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   const setPaused = Effect.fn("PgJobStore.setPaused")(function*(id: string, paused: boolean) {
-    const updated = yield* guard("setPaused", Effect.flatMap(Jobs.setPaused(sql, t, id, paused), ([row]) => stored(row)))
+    const updated = yield* call("setPaused", Effect.flatMap(Jobs.setPaused(sql, t, id, paused), ([row]) => stored(row)))
     if (updated === undefined) return yield* new JobNotFound({ id })
     return updated
   })
 
   const remove = Effect.fn("PgJobStore.remove")((id: string) =>
-    guard(
+    call(
       "remove",
-      sql.withTransaction(Effect.gen(function*() {
+      inTransaction("remove", Effect.gen(function*() {
         const removed = yield* Jobs.remove(sql, t, [id])
         if (removed.length === 0) return false
         yield* Jobs.cancelPending(sql, t, [id])
@@ -202,10 +270,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   )
 
   const get = Effect.fn("PgJobStore.get")((id: string) =>
-    guard("get", Effect.flatMap(Jobs.get(sql, t, id), ([row]) => Effect.map(stored(row), Option.fromUndefinedOr)))
+    call("get", Effect.flatMap(Jobs.get(sql, t, id), ([row]) => Effect.map(stored(row), Option.fromUndefinedOr)))
   )
 
-  const list = guard(
+  const list = call(
     "list",
     Effect.flatMap(Jobs.list(sql, t), (rows) => Effect.forEach(rows, (row) => Effect.fromResult(toStoredJob(row))))
   ).pipe(
@@ -218,7 +286,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     // Racing triggers of one job in one millisecond can both pick the same
     // free slot; the loser's insert does nothing and it tries again.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const [row] = yield* guard("triggerNow", Runs.triggerNow(sql, t, id, encoded))
+      const [row] = yield* call("triggerNow", Runs.triggerNow(sql, t, id, encoded))
       if (row === undefined || row.found === 0) return yield* new JobNotFound({ id })
       if (row.id !== null) return toRecord({ ...row, id: row.id })
     }
@@ -230,96 +298,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
   })
 
-  // Decoded definitions by job id, reused while the stored text is the same:
-  // a job that fires every second is decoded once, not every second. Bounded:
-  // past `cacheLimit` entries it starts afresh.
-  const definitions = new Map<string, { readonly text: string; readonly job: Job.Job }>()
-  const cacheLimit = 10_000
-  const decodeJob = (id: string, text: string, paused: boolean) => {
-    const cached = definitions.get(id)
-    if (cached !== undefined && cached.text === text) {
-      return Effect.succeed(cached.job.paused === paused ? cached.job : { ...cached.job, paused })
-    }
-    return Effect.map(Effect.fromResult(toJob({ id, definition: JSON.parse(text), paused })), (job) => {
-      if (definitions.size >= cacheLimit) definitions.clear()
-      definitions.set(id, { text, job })
-      return job
-    })
-  }
-
+  const claimer = Claimer.make(sql, t, aheadMs)
   const claim: JobStore["Service"]["claim"] = Effect.fn("PgJobStore.claim")((request) =>
-    guard(
-      "claim",
-      sql.withTransaction(Effect.gen(function*() {
-        const locked = yield* Claim.lockClaimable(sql, t, { ...request, aheadMs })
-        const at = Tables.ms(locked[0]?.t)
-        const jobs = new Map<string, Job.Job>()
-        const fires: Claim.FireInput = { job_id: [], fire_time: [], due_at: [], state: [], note: [], catch_up: [] }
-        const advances: Claim.AdvanceInput = { id: [], next_fire: [], next_due: [] }
-        for (const row of locked) {
-          if (row.id === null || row.definition === null || row.paused === null) continue
-          const job = yield* decodeJob(row.id, row.definition, row.paused)
-          jobs.set(job.id, job)
-          const nextFire = Tables.msOrNull(row.next_fire)
-          if (row.due !== true || nextFire === null) continue
-          const due = Trigger.dueAt(job.trigger, nextFire, job.id)
-          if (due > at + aheadMs) continue
-          // Due: every due fire, as of now. Within the claim-ahead window (the
-          // job has no run in progress): its next fire alone, as of its due instant.
-          const plan = FirePlan.plan(job, nextFire, due > at ? due : at)
-          for (const fire of plan.fires) {
-            fires.job_id.push(job.id)
-            fires.fire_time.push(fire.fireTime)
-            fires.due_at.push(fire.dueAt)
-            fires.state.push(fire.state)
-            fires.note.push(fire.note)
-            fires.catch_up.push(fire.catchUp)
-          }
-          advances.id.push(job.id)
-          advances.next_fire.push(plan.nextFire)
-          advances.next_due.push(dueOf(job, plan.nextFire))
-        }
-        if (jobs.size === 0) return { runs: [], settled: [] }
-        const rows = yield* Claim.settle(sql, t, {
-          t: at,
-          node: request.node,
-          limit: request.limit,
-          leaseMs: request.leaseMs,
-          jobIds: [...jobs.keys()],
-          fires,
-          advances
-        })
-        const runs: Array<Run.Claimed> = []
-        const settled: Array<Run.RunRecord> = []
-        for (const row of rows) {
-          const job = jobs.get(row.job_id)
-          if (row.state !== "running") {
-            settled.push(toRecord(row))
-          } else if (job !== undefined && row.token !== null) {
-            const dueAt = Tables.ms(row.due_at)
-            runs.push({
-              id: row.id,
-              jobId: row.job_id,
-              fireTime: Tables.ms(row.fire_time),
-              dueAt,
-              attempt: row.attempt,
-              token: row.token,
-              task: job.task,
-              payload: row.payload ?? job.payload,
-              retry: job.retry,
-              timeout: job.timeout,
-              // A fire claimed ahead starts when it is due.
-              startedAt: Math.max(at, dueAt)
-            })
-          }
-        }
-        return { runs, settled }
-      }))
-    )
+    call("claim", inTransaction("claim", claimer(request)))
   )
 
   const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>) =>
-    guard("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
+    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
   )
 
   const finish = Effect.fn("PgJobStore.finish")(function*(outcomes: ReadonlyArray<Run.Outcome>) {
@@ -340,7 +325,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       })
     })
     if (input.length === 0) return outcomes.map(() => false)
-    const accepted = new Set((yield* guard("finish", Runs.finish(sql, t, input))).map((row) => row.ord))
+    const accepted = new Set((yield* call("finish", Runs.finish(sql, t, input))).map((row) => row.ord))
     return outcomes.map((_, ord) => accepted.has(ord))
   })
 
@@ -348,16 +333,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const valid = leases.filter((lease) => runId.test(lease.id))
     const renewed = valid.length === 0
       ? new Set<string>()
-      : new Set((yield* guard("renew", Runs.renew(sql, t, node, valid, leaseMs))).map((row) => row.id))
+      : new Set((yield* call("renew", Runs.renew(sql, t, node, valid, leaseMs))).map((row) => row.id))
     return leases.filter((lease) => !renewed.has(lease.id)).map((lease) => lease.id)
   })
 
-  const reap = guard("reap", Effect.map(Runs.reap(sql, t, 10_000), (rows) => rows.map(toRecord))).pipe(
+  const reap = call("reap", Effect.map(Runs.reap(sql, t, 10_000), (rows) => rows.map(toRecord))).pipe(
     Effect.withSpan("PgJobStore.reap")
   )
 
   const history: JobStore["Service"]["history"] = Effect.fn("PgJobStore.history")((query) =>
-    guard(
+    call(
       "history",
       Effect.map(
         Runs.history(sql, t, { jobId: query.jobId, states: query.states, limit: query.limit ?? 100 }),
@@ -369,7 +354,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const prune: JobStore["Service"]["prune"] = Effect.fn("PgJobStore.prune")((retention) =>
     retention.maxAgeMs === undefined && retention.maxPerJob === undefined
       ? Effect.succeed(0)
-      : guard(
+      : call(
         "prune",
         Effect.map(
           Runs.prune(sql, t, { maxAgeMs: retention.maxAgeMs ?? null, maxPerJob: retention.maxPerJob ?? null }),
@@ -378,18 +363,22 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       )
   )
 
-  // Once LISTEN is confirmed, one change is emitted at once: whatever was
-  // notified while this process was not listening (start-up, a lost
-  // connection being re-established) is looked at.
-  const changes: Stream.Stream<void, StoreError> = Stream.unwrap(
-    Effect.map(sql.listen(t.channel), (queue) => Stream.concat(Stream.make(undefined), Stream.fromQueue(queue)))
-  ).pipe(
-    Stream.map(() => undefined),
-    Stream.mapError((error) => classify("changes", error))
-  )
+  // LISTEN on a connection of its own, checked by a probe (see listener.ts).
+  const listener = Listener.make(sql, {
+    channel: t.channel,
+    probeTimeoutMs: limits.probeTimeoutMs,
+    probeIntervalMs: limits.probeIntervalMs,
+    listenMs: deadline("listen"),
+    notify: (payload) => Effect.asVoid(call("probe", Jobs.notify(sql, t, payload)))
+  })
+  const changes = listener.changes
 
-  return JobStore.of({
-    now: guard("now", dbNow),
+  // Building the store asks nothing of the database: a process started while
+  // it is down exists at once, and its first operation fails with a
+  // retryable StoreError that the scheduler reports and retries.
+  // The migrations run before the first operation that succeeds in reaching it.
+  const store = yield* Startup.lazy({
+    now: call("now", dbNow),
     register,
     add,
     update,
@@ -406,7 +395,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     history,
     prune,
     changes
+  }, {
+    migrate: call("migrate", migrate(sql, t, Deadline.guardsFor(deadline("migrate"), idleMs))),
+    target: Startup.target(sql.config)
   })
+  return JobStore.of({ ...store, notifications: listener.status })
 })
 
 /**
@@ -427,3 +420,63 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
  */
 export const layer = (options: Options = {}): Layer.Layer<JobStore, StoreError, PgClient.PgClient> =>
   Layer.effect(JobStore, make(options))
+
+/**
+ * Options of `clientConfig`: a `PgClient` pool configuration, plus whether a
+ * transaction pooler sits in between.
+ *
+ * @since 0.1.0
+ */
+export interface ClientOptions extends PgClient.PgPoolConfig {
+  /** `"transaction"` behind PgBouncer in transaction mode (or the like): no prepared statements. */
+  readonly pooler?: "transaction" | undefined
+}
+
+/**
+ * A `PgClient` configuration that suits the store: TCP keepalive (a dead
+ * link is noticed on an idle connection after about 20 seconds instead of
+ * two hours), a 5-second connect timeout, `application_name` `steadfast`,
+ * and, with `pooler: "transaction"`, no prepared statements. What you set
+ * wins, except `prepare` behind a pooler.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { PgClient } from "@effect/sql-pg"
+ * import { PgJobStore } from "steadfast"
+ *
+ * const url = Redacted.make("postgres://app@pgbouncer:6432/app")
+ * export const StoreLive = PgJobStore.layer({ pooler: "transaction" }).pipe(
+ *   Layer.provide(PgClient.layer(PgJobStore.clientConfig({ url, pooler: "transaction" })))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const clientConfig = (options: ClientOptions): PgClient.PgPoolConfig => {
+  const { pooler, ...config } = options
+  return {
+    keepAlive: "10 seconds",
+    connectTimeout: "5 seconds",
+    applicationName: "steadfast",
+    ...config,
+    ...(pooler === "transaction" ? { prepare: false } : {})
+  }
+}
+
+/**
+ * `PgClient.layer(PgJobStore.clientConfig(options))`.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { PgJobStore } from "steadfast"
+ *
+ * export const StoreLive = PgJobStore.layer().pipe(
+ *   Layer.provide(PgJobStore.layerClient({ url: Redacted.make("postgres://localhost/app") }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerClient = (options: ClientOptions) => PgClient.layer(clientConfig(options))

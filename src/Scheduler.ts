@@ -2,20 +2,28 @@
  * The scheduler: a supervised runtime embedded as a Layer.
  *
  * Building `Scheduler.layer` starts, under one root supervisor, the loops of
- * one node: the registrar (upserts the jobs declared in code), the dispatcher
- * (sleeps until the next due fire or a change, claims due fires in batches,
- * hands them to the executor, which starts each run when it is due), the
- * recorder (writes outcomes in batches),
- * the lease keeper, the reaper (takes over runs of dead nodes), the janitor
- * (prunes history) and the listener (wake-ups from other processes). Every
- * store call is retried under `storeRetry` while its error is retryable;
- * every loop is restarted under `restart` when it fails anyway. Closing the
- * layer's scope shuts down gracefully: stop claiming, let running handlers
- * finish within the grace period, interrupt the rest, record outcomes.
+ * one node, each a module of its own under `runtime/`:
+ *
+ * - `Registrar`: upserts the jobs declared in code;
+ * - `Dispatcher`: sleeps until the next due fire or a change, claims due fires
+ *   in batches, hands them to the executor (which starts each run when due);
+ * - `Recorder`: writes outcomes in batches;
+ * - `LeaseKeeper`: renews the leases of the runs this node holds;
+ * - `Reaper`: takes over runs of nodes that died;
+ * - `Janitor`: prunes history;
+ * - `Listener`: wake-ups from other processes;
+ * - `Watchdog`: restarts any of them that goes past its bound without progress.
+ *
+ * Every store call goes through `StoreGuard` (retried under `storeRetry`
+ * while its error is retryable; health follows). Every loop is restarted
+ * under `restart` whenever it ends. The store's clock is estimated by
+ * `StoreClock` on the monotonic clock. Closing the layer's scope shuts down
+ * gracefully and within a bound: stop claiming, let running handlers finish
+ * within `shutdownGrace`, interrupt the rest, record outcomes, stop the loops
+ * — at most `shutdownGrace + shutdownMarginMs` whatever the database does.
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -25,9 +33,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as os from "node:os"
 import { Event } from "./Event.ts"
@@ -36,6 +44,19 @@ import * as Job from "./Job.ts"
 import { JobStore } from "./JobStore.ts"
 import type * as JobStoreNs from "./JobStore.ts"
 import type * as Run from "./Run.ts"
+import * as Bounded from "./runtime/Bounded.ts"
+import * as Dispatcher from "./runtime/Dispatcher.ts"
+import * as Janitor from "./runtime/Janitor.ts"
+import * as LeaseKeeper from "./runtime/LeaseKeeper.ts"
+import * as Listener from "./runtime/Listener.ts"
+import * as Loop from "./runtime/Loop.ts"
+import * as Readiness from "./runtime/Readiness.ts"
+import * as Reaper from "./runtime/Reaper.ts"
+import * as Recorder from "./runtime/Recorder.ts"
+import * as Registrar from "./runtime/Registrar.ts"
+import * as StoreClock from "./runtime/StoreClock.ts"
+import * as StoreGuard from "./runtime/StoreGuard.ts"
+import * as Watchdog from "./runtime/Watchdog.ts"
 import { StoreError } from "./StoreError.ts"
 import * as StoreRetry from "./StoreRetry.ts"
 import * as Supervisor from "./Supervisor.ts"
@@ -70,6 +91,15 @@ export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask"
     return `job ${this.jobId} names task ${this.task}, which this process does not register (known: ${this.known.join(", ")})`
   }
 }
+
+export {
+  /**
+   * `awaitReady` gave up: see `Readiness.NotReady`.
+   *
+   * @since 0.2.0
+   */
+  NotReady
+} from "./runtime/Readiness.ts"
 
 /**
  * Every way a job definition can be rejected.
@@ -118,6 +148,22 @@ export interface Options<R> {
   readonly storeRetry?: Schedule.Schedule<unknown, StoreError> | undefined
   /** Restart of failed loops. Default `Supervisor.restart`. */
   readonly restart?: Schedule.Schedule<unknown, unknown> | undefined
+  /** How long `awaitReady` waits when not told otherwise. Default 30 s. */
+  readonly readyTimeout?: Duration.Input | undefined
+  /**
+   * The poll interval while the store reports that its change notifications
+   * do not arrive (e.g. behind PgBouncer in transaction mode): a change made
+   * by another process is then seen within this. Default 1 s.
+   */
+  readonly fallbackPollInterval?: Duration.Input | undefined
+  /**
+   * How long a loop may spend on one unit of work (a claim, a renewal, a
+   * registration, store retries included) before the watchdog reports it
+   * stalled and restarts it. Loops that sleep between units (the dispatcher's
+   * poll, the reaper's and janitor's intervals) get their interval on top.
+   * Default 60 s.
+   */
+  readonly stallAfter?: Duration.Input | undefined
 }
 
 /**
@@ -140,9 +186,33 @@ export class Scheduler extends Context.Service<Scheduler, {
   readonly get: (id: string) => Effect.Effect<Option.Option<JobStoreNs.StoredJob>, StoreError>
   readonly list: Effect.Effect<ReadonlyArray<JobStoreNs.StoredJob>, StoreError>
   readonly history: (query: JobStoreNs.HistoryQuery) => Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
-  /** Every event from now on. */
+  /** Every event from now on. What happened before is in `health` (`ready`, `registration`). */
   readonly events: Stream.Stream<Event>
   readonly health: Effect.Effect<Supervisor.Health>
+  /**
+   * Waits until this process has registered its declared jobs and its
+   * dispatcher has made its first pass (claimed what was due), for at most
+   * `timeout` (default: the `readyTimeout` option, 30 s). Succeeds at once
+   * when already ready. Failing with `NotReady` stops nothing: the scheduler
+   * keeps trying, and a later call may succeed.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Scheduler } from "steadfast"
+   *
+   * // Start serving only once the jobs are registered and dispatching.
+   * const startup = Effect.gen(function*() {
+   *   const scheduler = yield* Scheduler.Scheduler
+   *   yield* scheduler.awaitReady("10 seconds")
+   *   const health = yield* scheduler.health
+   *   yield* Effect.log(`ready: ${health.registration?.inserted ?? 0} jobs inserted`)
+   * }).pipe(
+   *   Effect.catchTag("NotReady", (error) => Effect.logError(error.message))
+   * )
+   * ```
+   */
+  readonly awaitReady: (timeout?: Duration.Input) => Effect.Effect<void, Readiness.NotReady>
 }>()("steadfast/Scheduler") {}
 
 const millis = (input: Duration.Input | undefined, fallback: number) =>
@@ -203,8 +273,22 @@ export const validateJob = <R>(tasks: ReadonlyMap<string, Task.Any<R>>) => {
 export const layer = <R>(options: Options<R>): Layer.Layer<Scheduler, JobRejected, JobStore | R> =>
   Layer.effect(Scheduler, make(options))
 
+// Shutdown waits at most this long for each of its steps beyond the grace
+// period (stop the dispatcher, interrupt handlers, write outcomes, stop the
+// loops, close the executor): closing the scope ends within `shutdownGrace`
+// plus `shutdownMarginMs`, whatever the database or a handler does.
+const stepMarginMs = 1_000
+
+/**
+ * How much longer than `shutdownGrace` closing a scheduler's scope may take,
+ * at most.
+ *
+ * @since 0.2.0
+ */
+export const shutdownMarginMs = 6 * stepMarginMs
+
 const make = <R>(options: Options<R>) => Effect.gen(function*() {
-  const rawStore = yield* JobStore
+  const store = yield* JobStore
   const context = yield* Effect.context<R>()
   const node = options.node ?? defaultNode()
   const tasks = new Map<string, Task.Any<R>>(options.tasks.map((task) => [task.name, task]))
@@ -217,60 +301,20 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     ids.add(job.id)
   }
 
-  const batchSize = options.batchSize ?? 512
-  const maxInFlight = options.maxInFlight ?? 10_000
   const pollMs = millis(options.pollInterval, 10_000)
   const leaseMs = millis(options.leaseDuration, 30_000)
   const heartbeatMs = millis(options.heartbeatInterval, Math.floor(leaseMs / 3))
   const reapMs = millis(options.reapInterval, 15_000)
-  const janitorMs = millis(options.janitorInterval, 3_600_000)
   const graceMs = millis(options.shutdownGrace, 10_000)
-  const retention = options.retention ?? { maxAgeMs: 30 * 86_400_000, maxPerJob: 1_000 }
-  const clockSyncMs = 60_000
-  const storeRetry = options.storeRetry ?? StoreRetry.defaultSchedule
+  // A loop may spend this long on one unit of work (store deadlines and
+  // retries included) before the watchdog gives up on it.
+  const workMs = millis(options.stallAfter, 60_000)
 
   const events = yield* PubSub.sliding<Event>(16_384)
   const publish = (event: Event) => Effect.asVoid(PubSub.publish(events, event))
   const supervisor = yield* Supervisor.make({ node, restart: options.restart ?? Supervisor.restart, publish })
-
-  // Every store call: retry retryable errors under the policy, and keep the
-  // health view's store status in step with what the calls see.
-  // Only `StoreError`s are retried; domain errors (JobNotFound, ...) pass through.
-  const guard = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>): Effect.Effect<A, E | StoreError> =>
-    effect.pipe(
-      Effect.map((value) => Result.succeed(value)),
-      Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
-      Effect.tapError((error) => error.retryable ? supervisor.storeFailed(operation, error) : Effect.void),
-      Effect.retry(storeRetry),
-      Effect.tap(() => supervisor.storeSucceeded),
-      Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
-    )
-
-  // The store's clock as this process estimates it: the local clock (to the
-  // microsecond) plus an offset measured with a `now` round trip (against its
-  // midpoint), refreshed once a minute and whenever a claim suggests the
-  // estimate is off. It decides nothing: the database says what is due. It
-  // times the dispatcher's sleeps and the start of runs claimed ahead,
-  // without a round trip each time. The store reports whole milliseconds, so
-  // the estimate runs behind rather than ahead: late by a fraction of a
-  // millisecond, never early.
-  const localNow = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos) / 1_000_000)
-  let clockOffset = 0
-  let clockSyncedAt = Number.NEGATIVE_INFINITY
-  const syncClock = Effect.gen(function*() {
-    const before = yield* localNow
-    const store = yield* guard("now", rawStore.now)
-    const after = yield* localNow
-    clockOffset = store - (before + after) / 2
-    clockSyncedAt = after
-    return store
-  })
-  const storeNow = Effect.flatMap(localNow, (local) =>
-    local - clockSyncedAt < clockSyncMs ? Effect.succeed(local + clockOffset) : syncClock)
-  // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
-  const sleepUntil = (instant: number): Effect.Effect<void, StoreError> =>
-    Effect.flatMap(storeNow, (now) =>
-      now >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - now)), sleepUntil(instant)))
+  const guard = StoreGuard.make({ supervisor, retry: options.storeRetry ?? StoreRetry.defaultSchedule })
+  const clock = yield* StoreClock.make({ measure: guard("now", store.now) })
 
   // Queues treat `undefined` specially, so a wake-up is `true`.
   const wakeups = yield* Queue.sliding<true>(1)
@@ -281,179 +325,94 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     tasks,
     context,
     publish,
-    finish: (outcomes) => guard("finish", rawStore.finish(outcomes)),
+    finish: (outcomes) => guard("finish", store.finish(outcomes)),
     onSlotFreed: wake,
-    // The offset as last measured: the dispatcher keeps it fresh, and a run
+    // The estimate as last measured: the dispatcher keeps it fresh, and a run
     // waiting for its instant never waits on the store.
-    storeNow: Effect.map(localNow, (local) => local + clockOffset)
+    storeNow: clock.estimate
   })
 
   const registered = yield* Deferred.make<void>()
+  const readiness = yield* Readiness.make({ node, supervisor, registered, timeout: options.readyTimeout ?? "30 seconds" })
 
-  const registrar = Effect.gen(function*() {
-    const report = yield* guard(
-      "register",
-      rawStore.register(declared, { version: options.version ?? 0, orphans: options.orphans ?? "keep" })
-    )
-    yield* publish(Event.JobsRegistered({
-      inserted: report.inserted.length,
-      updated: report.updated.length,
-      unchanged: report.unchanged.length,
-      superseded: report.superseded.length,
-      orphaned: report.orphaned.length,
-      at: yield* guard("now", rawStore.now)
-    }))
-    yield* supervisor.progress("registrar")
-    yield* Deferred.succeed(registered, undefined)
-    return yield* Effect.never
+  const dispatcher = Dispatcher.make({
+    node,
+    tasks: taskNames,
+    store,
+    guard,
+    supervisor,
+    publish,
+    executor,
+    clock,
+    wakeups,
+    registered,
+    dispatched: readiness.dispatched,
+    batchSize: options.batchSize ?? 512,
+    maxInFlight: options.maxInFlight ?? 10_000,
+    leaseMs,
+    pollMs,
+    fallbackPollMs: millis(options.fallbackPollInterval, 1_000),
+    stallAfterMs: pollMs + workMs
   })
+  const loops = [
+    Registrar.make({
+      store,
+      guard,
+      supervisor,
+      publish,
+      declared,
+      version: options.version ?? 0,
+      orphans: options.orphans ?? "keep",
+      registered,
+      stallAfterMs: workMs
+    }),
+    Recorder.make({ executor, supervisor, stallAfterMs: workMs }),
+    LeaseKeeper.make({ node, store, guard, supervisor, executor, heartbeatMs, leaseMs }),
+    Reaper.make({ store, guard, supervisor, publish, wake, reapMs, stallAfterMs: workMs }),
+    Janitor.make({
+      store,
+      guard,
+      supervisor,
+      retention: options.retention ?? { maxAgeMs: 30 * 86_400_000, maxPerJob: 1_000 },
+      janitorMs: millis(options.janitorInterval, 3_600_000),
+      stallAfterMs: workMs
+    }),
+    Listener.make({ store, supervisor, wake, reconnect: Supervisor.restartSchedule({ base: "50 millis", cap: "5 seconds" }) }),
+    Watchdog.make({ supervisor, checkEveryMs: 1_000 })
+  ]
 
-  const settledEvent = (record: Run.RunRecord): Event => {
-    const base = { jobId: record.jobId, fireTime: record.fireTime, note: record.note, at: record.endedAt ?? record.dueAt }
-    switch (record.state) {
-      case "missed":
-        return Event.RunMissed(base)
-      case "coalesced":
-        return Event.RunCoalesced(base)
-      default:
-        return Event.RunSkipped(base)
-    }
-  }
+  // The loops live in a scope of their own, closed by the finalizer below
+  // with a bound: a loop stuck where interruption cannot reach must not hold
+  // the closing of the scheduler's scope.
+  const loopScope = yield* Scope.make()
+  const dispatcherFiber = yield* Effect.forkIn(Loop.supervise(supervisor, dispatcher), loopScope)
+  yield* Effect.forEach(loops, (loop) => Effect.forkIn(Loop.supervise(supervisor, loop), loopScope), { discard: true })
 
-  // Claims when something is due; otherwise asks the store when something
-  // will be (one cheap statement) and sleeps until then, or until a wake-up
-  // (a change here or in another process), or at most `pollInterval`. A
-  // wake-up or a poll asks before claiming: an idle cluster costs one
-  // statement per process and poll interval.
-  const dispatcher = Effect.gen(function*() {
-    yield* Deferred.await(registered)
-    yield* storeNow
-    let mustClaim = true
-    while (true) {
-      yield* Queue.clear(wakeups)
-      const room = maxInFlight - (yield* executor.inFlight)
-      let claimed = 0
-      if (room > 0 && mustClaim) {
-        const result = yield* guard(
-          "claim",
-          rawStore.claim({ node, tasks: taskNames, limit: Math.min(batchSize, room), leaseMs })
-        )
-        yield* Effect.forEach(result.settled, (record) => publish(settledEvent(record)), { discard: true })
-        yield* executor.submit(result.runs)
-        claimed = result.runs.length + result.settled.length
-        if (claimed >= Math.min(batchSize, room)) {
-          // A full batch: more may be due right now.
-          yield* supervisor.progress("dispatcher")
-          yield* Effect.yieldNow
-          continue
-        }
-      }
-      yield* supervisor.progress("dispatcher")
-      let sleep: Effect.Effect<void, StoreError> = Effect.sleep(pollMs)
-      let dueWhenWoken = false
-      if (room > 0) {
-        const next = yield* guard("nextWake", rawStore.nextWake(taskNames))
-        if (Option.isSome(next)) {
-          const now = yield* storeNow
-          if (next.value <= now) {
-            if (!mustClaim || claimed > 0) {
-              // Due (and not claimed yet, or more may be): claim now.
-              mustClaim = true
-              continue
-            }
-            // Due, yet the claim found nothing: another process holds the job
-            // right now, or this clock estimate runs ahead of the store's
-            // (measure it again within a second). Poll briefly.
-            clockSyncedAt = Math.min(clockSyncedAt, now - clockOffset - clockSyncMs + 1_000)
-            sleep = Effect.sleep(50)
-            dueWhenWoken = true
-          } else if (next.value - now < pollMs) {
-            sleep = sleepUntil(next.value)
-            dueWhenWoken = true
-          }
-        }
-      }
-      const woken = yield* Effect.raceFirst(Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true))
-      mustClaim = dueWhenWoken && !woken
-    }
-  })
-
-  const leaseKeeper = Effect.gen(function*() {
-    while (true) {
-      yield* Effect.sleep(heartbeatMs)
-      const leases = yield* executor.leases
-      if (leases.length > 0) {
-        const lost = yield* guard("renew", rawStore.renew(node, leases, leaseMs))
-        if (lost.length > 0) yield* executor.revoke(lost)
-      }
-      yield* supervisor.progress("lease-keeper")
-    }
-  })
-
-  const reaper = Effect.gen(function*() {
-    while (true) {
-      yield* Effect.sleep(reapMs)
-      const reaped = yield* guard("reap", rawStore.reap)
-      for (const record of reaped) {
-        yield* publish(Event.RunLost({
-          jobId: record.jobId,
-          fireTime: record.fireTime,
-          retried: record.state === "pending",
-          note: record.note,
-          at: record.endedAt ?? (yield* guard("now", rawStore.now))
-        }))
-      }
-      if (reaped.some((record) => record.state === "pending")) yield* wake
-      yield* supervisor.progress("reaper")
-    }
-  })
-
-  const janitor = Effect.gen(function*() {
-    while (true) {
-      yield* Effect.sleep(janitorMs)
-      const pruned = yield* guard("prune", rawStore.prune(retention))
-      if (pruned > 0) yield* Effect.logDebug(`pruned ${pruned} run records`)
-      yield* supervisor.progress("janitor")
-    }
-  })
-
-  // The change feed drops with the database: that is the store being
-  // unavailable (retried like any store call), not the loop failing.
-  const listener = guard(
-    "changes",
-    Stream.runForEach(rawStore.changes, () => Effect.andThen(wake, supervisor.progress("listener")))
-  )
-
-  const dispatcherFiber = yield* Effect.forkScoped(supervisor.supervise("dispatcher", dispatcher))
-  yield* Effect.forkScoped(supervisor.supervise("registrar", registrar))
-  yield* Effect.forkScoped(supervisor.supervise("recorder", executor.recorder))
-  yield* Effect.forkScoped(supervisor.supervise("lease-keeper", leaseKeeper))
-  yield* Effect.forkScoped(supervisor.supervise("reaper", reaper))
-  yield* Effect.forkScoped(supervisor.supervise("janitor", janitor))
-  yield* Effect.forkScoped(supervisor.supervise("listener", listener))
-
-  // Finalizers run in reverse: this one runs first, while the loops above
-  // (recorder, lease keeper) still run to record and protect what drains.
+  // Finalizers run in reverse: this one runs before the executor's own, while
+  // the loops (recorder, lease keeper) still run to record and protect what
+  // drains. Every step is bounded.
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
-      yield* Fiber.interrupt(dispatcherFiber)
-      yield* executor.drain(graceMs)
+      yield* Bounded.within(Fiber.interrupt(dispatcherFiber), stepMarginMs)
+      yield* executor.drain(graceMs, stepMarginMs)
+      const closed = yield* Bounded.close(loopScope, stepMarginMs)
+      if (!closed) yield* Effect.logWarning(`some loops did not stop within ${stepMarginMs} ms; abandoned`)
     })
   )
 
-  const dynamic = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
+  const dynamic = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>) =>
     Effect.tap(guard(operation, effect), () => wake)
 
   return Scheduler.of({
     node,
-    add: (job) => Effect.flatMap(validate(job), (valid) => dynamic("add", rawStore.add(valid))),
-    update: (job) => Effect.flatMap(validate(job), (valid) => dynamic("update", rawStore.update(valid))),
-    pause: (id) => dynamic("pause", rawStore.setPaused(id, true)),
-    resume: (id) => dynamic("resume", rawStore.setPaused(id, false)),
+    add: (job) => Effect.flatMap(validate(job), (valid) => dynamic("add", store.add(valid))),
+    update: (job) => Effect.flatMap(validate(job), (valid) => dynamic("update", store.update(valid))),
+    pause: (id) => dynamic("pause", store.setPaused(id, true)),
+    resume: (id) => dynamic("resume", store.setPaused(id, false)),
     trigger: (id, payload) =>
       Effect.gen(function*() {
         if (payload !== undefined) {
-          const job = yield* guard("get", rawStore.get(id))
+          const job = yield* guard("get", store.get(id))
           if (Option.isSome(job)) {
             const task = tasks.get(job.value.task)
             if (task === undefined) {
@@ -462,13 +421,14 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
             yield* task.validate(payload)
           }
         }
-        return yield* dynamic("trigger", rawStore.triggerNow(id, payload))
+        return yield* dynamic("trigger", store.triggerNow(id, payload))
       }),
-    remove: (id) => dynamic("remove", rawStore.remove(id)),
-    get: (id) => guard("get", rawStore.get(id)),
-    list: guard("list", rawStore.list),
-    history: (query) => guard("history", rawStore.history(query)),
+    remove: (id) => dynamic("remove", store.remove(id)),
+    get: (id) => guard("get", store.get(id)),
+    list: guard("list", store.list),
+    history: (query) => guard("history", store.history(query)),
     events: Stream.fromPubSub(events),
-    health: supervisor.health
+    health: supervisor.health,
+    awaitReady: readiness.await
   })
 })

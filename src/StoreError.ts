@@ -17,7 +17,8 @@ import * as Schema from "effect/Schema"
  *
  * `reason` names the backend's classification (for PostgreSQL the `SqlError`
  * reason tag or the SQLSTATE), `retryable` says whether trying again may
- * succeed.
+ * succeed, `target` (when the backend knows it) says which database was asked,
+ * without credentials (`PostgreSQL at db.internal:5432/app`).
  *
  * @example
  * ```ts
@@ -38,13 +39,15 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
   reason: Schema.String,
   retryable: Schema.Boolean,
-  cause: Schema.Defect()
+  cause: Schema.Defect(),
+  target: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     const detail = Predicate.hasProperty(this.cause, "message") && typeof this.cause.message === "string"
       ? `: ${this.cause.message}`
       : ""
-    return `store operation ${this.operation} failed (${this.reason}${this.retryable ? ", retryable" : ""})${detail}`
+    const where = this.target === undefined ? "" : ` [${this.target}]`
+    return `store operation ${this.operation} failed (${this.reason}${this.retryable ? ", retryable" : ""})${detail}${where}`
   }
 }
 

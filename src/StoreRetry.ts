@@ -33,6 +33,11 @@ import { isRetryable, StoreError } from "./StoreError.ts"
  * - `53300` too_many_connections;
  * - `40001` serialization_failure, `40P01` deadlock_detected;
  * - `55P03` lock_not_available, `57014` query_canceled (statement timeout);
+ * - `26000` invalid_sql_statement_name (a prepared statement the server
+ *   connection does not have: a transaction pooler moved the client to
+ *   another one) and `25P02` in_failed_sql_transaction (the statements after
+ *   such a failure in the same transaction): the store rolls the transaction
+ *   back, and a new one can succeed;
  * - the whole class `08` (connection exception), see `transientSqlStateClasses`.
  *
  * @example
@@ -54,7 +59,9 @@ export const transientSqlStates: ReadonlySet<string> = new Set([
   "40001",
   "40P01",
   "55P03",
-  "57014"
+  "57014",
+  "26000",
+  "25P02"
 ])
 
 /**
@@ -325,6 +332,7 @@ export const retrying = (
     reap: retry(store.reap),
     history: (query) => retry(store.history(query)),
     prune: (retention) => retry(store.prune(retention)),
-    changes: Stream.retry(store.changes, schedule)
+    changes: Stream.retry(store.changes, schedule),
+    notifications: store.notifications
   }
 }

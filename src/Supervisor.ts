@@ -2,20 +2,33 @@
  * The root supervisor: runs every background loop under a restart `Schedule`
  * and keeps the health view that makes a stalled scheduler visible.
  *
- * A supervised loop never stops on its own: any failure or defect is caught,
+ * A supervised loop never stops on its own: whatever ends it — a failure, a
+ * defect, an interruption it did not ask for, or simply returning — is
  * recorded (event, log, metric, health), and the loop is started again after
- * the restart schedule's delay. The schedule restarts from its first delay
- * once the loop has made progress again, so a rare failure costs a short
- * pause, and only a loop that keeps failing backs off towards the cap.
+ * the restart schedule's delay. Only the closing of the supervisor's own
+ * scope stops it. The schedule restarts from its first delay once the loop
+ * has made progress again, so a rare failure costs a short pause, and only a
+ * loop that keeps failing backs off towards the cap.
+ *
+ * The watchdog side: each loop may declare how long it may go without
+ * progress (`stallAfter`). `checkStalls` (run every second by the watchdog
+ * loop) finds a loop past it, reports it `stalled` (event, log, metric,
+ * health `degraded`), interrupts it and starts it again. A loop waiting for
+ * input by design says so with `idle` and is not watched until it makes
+ * progress again. Ages and intervals come from the monotonic clock, so a
+ * wall-clock step neither hides a stall nor invents one.
  *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Event } from "./Event.ts"
 
@@ -66,12 +79,38 @@ export const restart: Schedule.Schedule<Duration.Duration, unknown> = restartSch
  */
 export interface LoopHealth {
   readonly name: string
-  readonly state: "running" | "restarting"
+  /**
+   * `running`: working; `idle`: waiting for input by design (not watched);
+   * `stalled`: past its `stallAfter` without progress, being restarted;
+   * `restarting`: failed, waiting for its restart delay.
+   */
+  readonly state: "running" | "idle" | "stalled" | "restarting"
   /** When the loop last finished a unit of work (epoch ms). */
   readonly lastProgress: number | null
+  /** How long ago it last made progress or (re)started, by the monotonic clock (ms). */
+  readonly progressAgeMs: number
+  /** How long it may go without progress before the watchdog restarts it; `null`: not watched. */
+  readonly stallAfterMs: number | null
   readonly restarts: number
+  readonly stalls: number
   readonly lastError: string | null
   readonly lastFailure: number | null
+}
+
+/**
+ * What the registrar's upsert of the jobs declared in code did (counts of
+ * job ids), as the `JobsRegistered` event says it.
+ *
+ * @since 0.1.0
+ */
+export interface Registration {
+  readonly inserted: number
+  readonly updated: number
+  readonly unchanged: number
+  readonly superseded: number
+  readonly orphaned: number
+  /** When the store answered (epoch ms, store clock). */
+  readonly at: number
 }
 
 /**
@@ -79,11 +118,20 @@ export interface LoopHealth {
  * failing and being retried, `degraded` while a loop is restarting or has
  * restarted within the last minute, `healthy` otherwise.
  *
+ * `ready` turns true once, when the jobs declared in code are registered and
+ * the dispatcher has made its first pass; `registration` keeps what the
+ * registrar did. Both are state, not events: a reader who subscribed to
+ * `Scheduler.events` too late to see `JobsRegistered` reads them here.
+ *
  * @since 0.1.0
  */
 export interface Health {
   readonly status: "healthy" | "degraded" | "store-unavailable"
   readonly node: string
+  readonly ready: boolean
+  /** When the scheduler became ready (epoch ms), or null. */
+  readonly readyAt: number | null
+  readonly registration: Registration | null
   readonly loops: ReadonlyArray<LoopHealth>
   readonly store: { readonly available: boolean; readonly since: number; readonly lastError: string | null }
 }
@@ -98,7 +146,28 @@ const storeFailuresTotal = Metric.counter("steadfast_store_failures_total", {
   incremental: true
 })
 
+const stallsTotal = Metric.counter("steadfast_loop_stalls_total", {
+  description: "Background loops restarted by the watchdog after going too long without progress",
+  incremental: true
+})
+
 const recentMs = 60_000
+
+// How long a stalled loop is given to end once interrupted before it is
+// abandoned (it may be stuck where interruption cannot reach) and replaced.
+const interruptWaitMs = 1_000
+
+const monotonicMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos) / 1_000_000)
+
+/**
+ * How a loop is supervised.
+ *
+ * @since 0.2.0
+ */
+export interface SuperviseOptions {
+  /** How long the loop may go without progress (while not idle) before it is restarted. Default: not watched. */
+  readonly stallAfter?: Duration.Input | undefined
+}
 
 /**
  * The supervisor of one scheduler instance.
@@ -106,13 +175,45 @@ const recentMs = 60_000
  * @since 0.1.0
  */
 export interface Supervisor {
-  /** Runs `body` forever: on failure or defect, records it and restarts after the restart schedule's delay. */
-  readonly supervise: <E, R>(name: string, body: Effect.Effect<void, E, R>) => Effect.Effect<never, never, R>
-  /** Marks that a loop made progress (for health and for resetting its restart backoff). */
+  /**
+   * Runs `body` forever: whenever it ends (failure, defect, an interruption
+   * from anywhere but this fiber's own, or returning), records it and
+   * restarts it after the restart schedule's delay.
+   */
+  readonly supervise: <E, R>(
+    name: string,
+    body: Effect.Effect<void, E, R>,
+    options?: SuperviseOptions
+  ) => Effect.Effect<never, never, R>
+  /** Marks that a loop made progress (for health, the watchdog, and resetting its restart backoff). */
   readonly progress: (name: string) => Effect.Effect<void>
+  /** Marks that a loop waits for input by design: not watched until its next progress. */
+  readonly idle: (name: string) => Effect.Effect<void>
+  /** Restarts every watched loop that went past its `stallAfter` without progress (the watchdog's step). */
+  readonly checkStalls: Effect.Effect<void>
   readonly storeFailed: (operation: string, error: unknown) => Effect.Effect<void>
   readonly storeSucceeded: Effect.Effect<void>
+  /** Keeps the registrar's report for `health`. */
+  readonly registered: (registration: Registration) => Effect.Effect<void>
+  /** Marks the scheduler ready (the first call counts; later ones do nothing). */
+  readonly markReady: Effect.Effect<void>
   readonly health: Effect.Effect<Health>
+}
+
+interface Entry {
+  readonly name: string
+  state: LoopHealth["state"]
+  lastProgress: number | null
+  restarts: number
+  stalls: number
+  lastError: string | null
+  lastFailure: number | null
+  stallAfterMs: number | null
+  /** Monotonic ms of the last progress, idle mark or (re)start. */
+  progressMono: number
+  failedMono: number | null
+  /** Completed by the watchdog to give up on the current life of the loop. */
+  stall: Deferred.Deferred<void> | null
 }
 
 /**
@@ -126,45 +227,113 @@ export const make = (options: {
   readonly publish: (event: Event) => Effect.Effect<void>
 }): Effect.Effect<Supervisor> =>
   Effect.gen(function*() {
-    const loops = new Map<string, { -readonly [K in keyof LoopHealth]: LoopHealth[K] }>()
+    const loops = new Map<string, Entry>()
     const startedAt = yield* Clock.currentTimeMillis
     const store = { available: true, since: startedAt, lastError: null as string | null }
+    let registration: Registration | null = null
+    let readyAt: number | null = null
 
-    const entry = (name: string) => {
+    const entry = (name: string, mono: number) => {
       let loop = loops.get(name)
       if (loop === undefined) {
-        loop = { name, state: "running", lastProgress: null, restarts: 0, lastError: null, lastFailure: null }
+        loop = {
+          name,
+          state: "running",
+          lastProgress: null,
+          restarts: 0,
+          stalls: 0,
+          lastError: null,
+          lastFailure: null,
+          stallAfterMs: null,
+          progressMono: mono,
+          failedMono: null,
+          stall: null
+        }
         loops.set(name, loop)
       }
       return loop
     }
 
     const progress = (name: string) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        entry(name).lastProgress = now
+      Effect.gen(function*() {
+        const loop = entry(name, yield* monotonicMillis)
+        loop.lastProgress = yield* Clock.currentTimeMillis
+        loop.progressMono = yield* monotonicMillis
+        if (loop.state === "idle") loop.state = "running"
       })
 
-    const supervise = <E, R>(name: string, body: Effect.Effect<void, E, R>): Effect.Effect<never, never, R> =>
+    const idle = (name: string) =>
+      Effect.map(monotonicMillis, (mono) => {
+        const loop = entry(name, mono)
+        if (loop.state === "running") loop.state = "idle"
+        loop.progressMono = mono
+      })
+
+    // Runs one life of the loop: its exit, or "stalled" when the watchdog
+    // gave up on it (interrupted, and abandoned if it would not end).
+    const runOnce = <E, R>(loop: Entry, body: Effect.Effect<void, E, R>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const stall = yield* Deferred.make<void>()
+          loop.stall = stall
+          loop.state = "running"
+          loop.progressMono = yield* monotonicMillis
+          // Detached, not a child: a fiber ends only once its children have, so
+          // a life the watchdog abandoned (stuck where interruption cannot
+          // reach) would hold the supervisor's own interruption forever. The
+          // current life is interrupted, and awaited, when the supervisor is.
+          const fiber = yield* Effect.forkDetach(body)
+          const outcome = yield* restore(Effect.raceFirst(
+            Effect.map(Fiber.await(fiber), (exit) => ({ _tag: "Ended" as const, exit })),
+            Effect.as(Deferred.await(stall), { _tag: "Stalled" as const })
+          )).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
+          loop.stall = null
+          if (outcome._tag === "Ended") return outcome
+          yield* Effect.forkDetach(Fiber.interrupt(fiber))
+          const ended = yield* restore(Effect.timeoutOption(Fiber.await(fiber), interruptWaitMs))
+          if (Option.isNone(ended)) {
+            yield* Effect.logError(`loop ${loop.name} did not end within ${interruptWaitMs} ms of its interruption; abandoned and replaced`)
+          }
+          return outcome
+        })
+      )
+
+    const supervise = <E, R>(
+      name: string,
+      body: Effect.Effect<void, E, R>,
+      superviseOptions: SuperviseOptions = {}
+    ): Effect.Effect<never, never, R> =>
       Effect.gen(function*() {
-        const loop = entry(name)
+        const loop = entry(name, yield* monotonicMillis)
+        loop.stallAfterMs = superviseOptions.stallAfter === undefined
+          ? null
+          : Duration.toMillis(Duration.fromInputUnsafe(superviseOptions.stallAfter))
         let step = yield* Schedule.toStepWithMetadata(options.restart)
         let progressAtLastFailure = loop.lastProgress
         while (true) {
-          loop.state = "running"
-          const exit = yield* Effect.exit(body)
-          if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
-            return yield* Effect.interrupt
-          }
+          // Interruption of this fiber (its scope closing) interrupts the race
+          // above and ends `supervise`; anything else that ends the body,
+          // an interruption included, is a failure to restart from.
+          const outcome = yield* runOnce(loop, body)
           const now = yield* Clock.currentTimeMillis
-          const error = Exit.isFailure(exit) ? describe(Cause.squash(exit.cause)) : "loop ended unexpectedly"
+          const error = outcome._tag === "Stalled"
+            ? `stalled: no progress within ${loop.stallAfterMs} ms`
+            : Exit.isFailure(outcome.exit)
+            ? Cause.hasInterruptsOnly(outcome.exit.cause)
+              ? "interrupted by something other than its supervisor"
+              : describe(Cause.squash(outcome.exit.cause))
+            : "loop ended unexpectedly"
           loop.state = "restarting"
           loop.restarts++
           loop.lastError = error
           loop.lastFailure = now
-          yield* options.publish(Event.LoopFailed({ loop: name, error, at: now }))
-          yield* Effect.logWarning(`loop ${name} failed; restarting`).pipe(
-            Effect.annotateLogs({ loop: name, error, restarts: loop.restarts })
-          )
+          loop.failedMono = yield* monotonicMillis
+          if (outcome._tag === "Ended") {
+            yield* options.publish(Event.LoopFailed({ loop: name, error, at: now }))
+            yield* Effect.logWarning(`loop ${name} failed; restarting`).pipe(
+              Effect.annotateLogs({ loop: name, error, restarts: loop.restarts })
+            )
+          }
           yield* Metric.update(Metric.withAttributes(restartsTotal, { loop: name }), 1)
           if (loop.lastProgress !== progressAtLastFailure) {
             // It worked for a while before failing: start backing off afresh.
@@ -186,6 +355,24 @@ export const make = (options: {
         }
       })
 
+    const checkStalls = Effect.gen(function*() {
+      const mono = yield* monotonicMillis
+      for (const loop of loops.values()) {
+        if (loop.state !== "running" || loop.stallAfterMs === null || loop.stall === null) continue
+        const age = mono - loop.progressMono
+        if (age <= loop.stallAfterMs) continue
+        loop.state = "stalled"
+        loop.stalls++
+        const at = yield* Clock.currentTimeMillis
+        yield* options.publish(Event.LoopStalled({ loop: loop.name, progressAgeMs: Math.round(age), at }))
+        yield* Effect.logWarning(`loop ${loop.name} made no progress for ${Math.round(age)} ms; restarting it`).pipe(
+          Effect.annotateLogs({ loop: loop.name, stallAfterMs: loop.stallAfterMs })
+        )
+        yield* Metric.update(Metric.withAttributes(stallsTotal, { loop: loop.name }), 1)
+        yield* Deferred.succeed(loop.stall, undefined)
+      }
+    })
+
     const storeFailed = (operation: string, error: unknown) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -196,7 +383,10 @@ export const make = (options: {
           store.available = false
           store.since = now
           yield* options.publish(Event.StoreUnavailable({ operation, error: text, at: now }))
-          yield* Effect.logWarning(`store unavailable: ${text}`).pipe(Effect.annotateLogs({ operation }))
+          // One line per outage, however many retries it takes; `StoreRecovered` ends it.
+          yield* Effect.logWarning(`store unavailable, retrying until it answers: ${text}`).pipe(
+            Effect.annotateLogs({ operation })
+          )
         }
       })
 
@@ -212,20 +402,45 @@ export const make = (options: {
       })
     })
 
-    const health = Effect.map(Clock.currentTimeMillis, (now): Health => {
-      const snapshot = [...loops.values()].map((loop) => ({ ...loop }))
-      const degraded = snapshot.some((loop) =>
-        loop.state === "restarting" || (loop.lastFailure !== null && now - loop.lastFailure < recentMs)
+    const registered = (report: Registration) =>
+      Effect.sync(() => {
+        registration = report
+      })
+
+    const markReady = Effect.suspend(() =>
+      readyAt !== null ? Effect.void : Effect.map(Clock.currentTimeMillis, (now) => {
+        readyAt = now
+      })
+    )
+
+    const health = Effect.map(monotonicMillis, (mono): Health => {
+      const snapshot = [...loops.values()].map((loop): LoopHealth => ({
+        name: loop.name,
+        state: loop.state,
+        lastProgress: loop.lastProgress,
+        progressAgeMs: Math.max(0, Math.round(mono - loop.progressMono)),
+        stallAfterMs: loop.stallAfterMs,
+        restarts: loop.restarts,
+        stalls: loop.stalls,
+        lastError: loop.lastError,
+        lastFailure: loop.lastFailure
+      }))
+      const degraded = [...loops.values()].some((loop) =>
+        loop.state === "restarting" || loop.state === "stalled" ||
+        (loop.failedMono !== null && mono - loop.failedMono < recentMs)
       )
       return {
         status: !store.available ? "store-unavailable" : degraded ? "degraded" : "healthy",
         node: options.node,
+        ready: readyAt !== null,
+        readyAt,
+        registration,
         loops: snapshot,
         store: { ...store }
       }
     })
 
-    return { supervise, progress, storeFailed, storeSucceeded, health }
+    return { supervise, progress, idle, checkStalls, storeFailed, storeSucceeded, registered, markReady, health }
   })
 
 /**

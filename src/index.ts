@@ -1,6 +1,11 @@
 /**
  * Steadfast: a durable, supervised job scheduler on Effect and PostgreSQL.
  *
+ * The `steadfast` entry point: jobs, tasks, triggers, the scheduler and its
+ * stores. It loads nothing Node-specific beyond what the PostgreSQL driver
+ * needs; the command-line interface is `steadfast/cli` and the testing kit
+ * `steadfast/testing`, so a worker pays only for what it imports.
+ *
  * @since 0.1.0
  */
 
@@ -12,8 +17,6 @@ export * as FirePlan from "./FirePlan.ts"
 export * as Job from "./Job.ts"
 /** The store contract. @since 0.1.0 */
 export * as JobStore from "./JobStore.ts"
-/** The command-line interface. @since 0.1.0 */
-export * as Cli from "./Cli.ts"
 /** The in-memory store. @since 0.1.0 */
 export * as MemoryJobStore from "./MemoryJobStore.ts"
 /** The PostgreSQL store. @since 0.1.0 */

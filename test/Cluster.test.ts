@@ -8,7 +8,18 @@ import { Effect } from "effect"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import * as EmbeddedPg from "../scripts/lib/EmbeddedPg.ts"
 import * as Trigger from "../src/Trigger.ts"
-import { readLedger, spawnWorker, startsByFire, stopAll, tempLedgerDir, until, withSql, type Worker } from "./support/Cluster.ts"
+import {
+  addJobs,
+  readLedger,
+  spawnWorker,
+  startsByFire,
+  stopAll,
+  tempLedgerDir,
+  until,
+  withSql,
+  within,
+  type Worker
+} from "./support/Cluster.ts"
 import * as TcpProxy from "./support/TcpProxy.ts"
 
 let server: EmbeddedPg.Handle
@@ -105,23 +116,38 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     const schema = freshSchema()
     const ledgerDir = tempLedgerDir()
     const proxy = await TcpProxy.start({ host: "127.0.0.1", port: server.port })
-    const jobs = everySecond(5, "bug")
-    // Armed before the first fire is due: the first statement that writes a
-    // job's next fire time is cut off before it reaches the server.
-    const cut = proxy.cutOn("SET next_fire = x.next_fire")
+    // A fire that comes due while the job's previous run is still recorded as
+    // running waits for it: with the default `skip`, the last late run after
+    // the outage can end just before the next fire is due and yet have its
+    // outcome written just after that fire's claim (under load), and the fire
+    // is skipped for an overlap that did not happen. Not what this test is about.
+    const jobs = everySecond(5, "bug").map((job) => ({ ...job, overlap: { max: 1, onLimit: "wait" as const } }))
+    // The jobs come later, from this process: nothing is due before both
+    // processes are up and listening to their events.
     const workers = Array.from({ length: 2 }, (_, i) =>
-      spawnWorker({ url: proxy.via(url), node: `bug-${i}`, ledgerDir, schema, jobs }))
+      spawnWorker({ url: proxy.via(url), node: `bug-${i}`, ledgerDir, schema, jobs: [] }))
+    const saw = (worker: Worker, tag: string) => worker.lines.some((line) => line._tag === tag)
     let codes: Array<number | null> = []
     let restoredAt = 0
     try {
-      await cut
-      // ... and the database stays away for 3 s.
+      await Promise.all(workers.map((w) => w.waitFor((line) => line._tag === "JobsRegistered", 60_000)))
+      // Armed before the first fire is due: the first statement that writes a
+      // job's next fire time is cut off before it reaches the server.
+      const cut = proxy.cutOn("SET next_fire = x.next_fire")
+      await addJobs(url, schema, jobs)
+      await within(cut, 30_000, "a claim to write a next fire time")
+      // ... and the database stays away for 3 s, and until both processes said so.
       proxy.setDown(true)
       proxy.dropAll()
       const cutAt = Date.now()
-      await until(() => Date.now() - cutAt > 3_000, 5_000, "the outage")
+      await until(
+        () => Date.now() - cutAt > 3_000 && workers.every((w) => saw(w, "StoreUnavailable")),
+        30_000,
+        "both processes to report the outage"
+      )
       proxy.setDown(false)
       restoredAt = Date.now()
+      await until(() => workers.every((w) => saw(w, "StoreRecovered")), 30_000, "both processes to recover")
       await until(() => readLedger(ledgerDir).some((line) => line.at > restoredAt + 3_000), 30_000, "fires after the outage")
     } finally {
       codes = await stopAll(workers)
@@ -133,11 +159,6 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     const groups = startsByFire(lines)
     assert.deepStrictEqual([...groups.entries()].filter(([, starts]) => starts.length > 1), [])
     const firstAfter = Math.min(...lines.filter((line) => line.at >= restoredAt).map((line) => line.at))
-    // Both processes saw the outage and the recovery.
-    for (const worker of workers) {
-      assert.isTrue(worker.lines.some((line) => line._tag === "StoreUnavailable"), `${worker.node} saw the outage`)
-      assert.isTrue(worker.lines.some((line) => line._tag === "StoreRecovered"), `${worker.node} recovered`)
-    }
     // Every fire from the first to the last ran exactly once: the ones due
     // during the outage were within the misfire grace, so they ran late, once.
     assertEverySecond(groups, jobs, 0)

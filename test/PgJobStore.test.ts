@@ -126,7 +126,9 @@ describe("PgJobStore", () => {
   it.live("eight processes migrating a fresh schema at the same instant: each migration runs once", () =>
     Effect.gen(function*() {
       const schema = `migrate_${Date.now().toString(36)}`
-      yield* stores(8, { schema, tablePrefix: "x_" }, { maxConnections: 1 })
+      const eight = yield* stores(8, { schema, tablePrefix: "x_" }, { maxConnections: 1 })
+      // Building a store asks nothing of the database: the first operation migrates.
+      yield* Effect.forEach(eight, (store) => store.list, { concurrency: "unbounded" })
       const sql = yield* Pg.makeClient()
       const applied = yield* sql<{ readonly id: number }>`SELECT id FROM ${sql(`${schema}.x_migrations`)} ORDER BY id`
       assert.deepStrictEqual(applied.map((row) => row.id), migrations.map((m) => m.id))
@@ -336,16 +338,32 @@ describe("PgJobStore", () => {
       const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
       assert.isTrue(failure !== undefined && failure._tag === "Fail" && StoreRetry.classify("x", failure.error).retryable)
 
-      // Connections killed again and again: a retrying store keeps working.
-      const hammer = yield* Effect.forkScoped(Effect.forever(Effect.andThen(terminate, Effect.sleep(15))))
-      yield* retried.add(oneOff(task, unique("job"), now - 1))
-      for (let i = 0; i < 40; i++) {
-        yield* retried.now
-        const { runs } = yield* retried.claim(claimOf(task, "victim"))
-        yield* retried.finish(runs.map(outcome))
-        yield* retried.list
+      // Connections killed again and again, at random points of the store's
+      // work: a retrying store keeps working. Each kill waits until an
+      // operation has succeeded since the previous one: kills on a fixed
+      // 15 ms beat starved it on a busy machine (a claim on a new connection
+      // could not finish between two kills, for 30 s), which measured the
+      // machine, not the store.
+      let progress = 0
+      let kills = 0
+      const tracked = <A, E>(operation: Effect.Effect<A, E>) =>
+        Effect.tap(operation, () => Effect.sync(() => void progress++))
+      const hammer = yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+        yield* terminate
+        kills++
+        const seen = progress
+        while (progress === seen) yield* Effect.sleep(2)
+        yield* Effect.sleep(Math.random() * 15)
+      })))
+      yield* tracked(retried.add(oneOff(task, unique("job"), now - 1)))
+      for (let i = 0; i < 40 || kills < 40; i++) {
+        yield* tracked(retried.now)
+        const { runs } = yield* tracked(retried.claim(claimOf(task, "victim")))
+        yield* tracked(retried.finish(runs.map(outcome)))
+        yield* tracked(retried.list)
       }
       yield* Fiber.interrupt(hammer)
+      assert.isAtLeast(kills, 40)
     }), 30_000)
 })
 

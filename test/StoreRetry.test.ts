@@ -54,6 +54,10 @@ const retryableFaults = [
   "40P01",
   "55P03",
   "57014",
+  // Behind a transaction pooler: a prepared statement missing on the server
+  // connection, then the rest of that aborted transaction.
+  "26000",
+  "25P02",
   "ECONNREFUSED",
   "ECONNRESET",
   "EPIPE",

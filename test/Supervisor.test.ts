@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Schema } from "effect"
+import { Clock, Effect, Fiber, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import type { Event } from "../src/Event.ts"
+import { Event } from "../src/Event.ts"
 import * as Job from "../src/Job.ts"
+import * as Loop from "../src/runtime/Loop.ts"
+import * as Watchdog from "../src/runtime/Watchdog.ts"
 import * as Supervisor from "../src/Supervisor.ts"
 
 const Step = Schema.Literals(["ok", "fail", "die"])
@@ -127,4 +129,221 @@ describe("Job.retrySchedule", () => {
       }),
     { arbitrary: { runs: 100 } }
   )
+})
+
+// The watchdog cases: a supervisor with a deterministic restart delay (100 ms),
+// its events, and its watchdog loop checking once a second.
+const watched = Effect.gen(function*() {
+  const events: Array<Event> = []
+  const supervisor = yield* Supervisor.make({
+    node: "test",
+    restart: Supervisor.restartSchedule({ base: "100 millis", cap: "1 second", jitter: false }),
+    publish: (event) => Effect.sync(() => events.push(event))
+  })
+  yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor, checkEveryMs: 1_000 })))
+  const loop = (name: string) =>
+    Effect.map(supervisor.health, (health) => {
+      const found = health.loops.find((l) => l.name === name)
+      if (found === undefined) return assert.fail(`no loop ${name} in health`)
+      return found
+    })
+  const tags = (name: string) =>
+    events.flatMap((e) =>
+      (e._tag === "LoopFailed" || e._tag === "LoopRestarted" || e._tag === "LoopStalled") && e.loop === name ? [e._tag] : []
+    )
+  return { supervisor, events, loop, tags }
+})
+
+// A body whose lives are scripted: the n-th start runs `lives[n]`, later
+// starts the last one.
+const lives = (...script: ReadonlyArray<Effect.Effect<void>>) => {
+  let started = 0
+  const body = Effect.suspend(() => script[Math.min(started++, script.length - 1)]!)
+  return { body, started: () => started }
+}
+
+describe("Supervisor: no silent stop", () => {
+  it.effect("a loop that ends with an interruption it did not receive (Effect.interrupt) is restarted, and says so", () =>
+    Effect.gen(function*() {
+      const { events, loop, supervisor, tags } = yield* watched
+      const { body, started } = lives(Effect.interrupt, Effect.andThen(supervisor.idle("loop"), Effect.never))
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "10 seconds" }))
+      yield* TestClock.adjust(50)
+      const restarting = yield* loop("loop")
+      assert.strictEqual(restarting.state, "restarting")
+      assert.strictEqual(restarting.lastError, "interrupted by something other than its supervisor")
+      assert.strictEqual((yield* supervisor.health).status, "degraded")
+      yield* TestClock.adjust(100)
+      assert.strictEqual(started(), 2)
+      assert.deepStrictEqual(tags("loop"), ["LoopFailed", "LoopRestarted"])
+      const failed = events.find((e) => e._tag === "LoopFailed")
+      assert.deepStrictEqual(failed, Event.LoopFailed({ loop: "loop", error: "interrupted by something other than its supervisor", at: 0 }))
+      const restarted = yield* loop("loop")
+      assert.strictEqual(restarted.state, "idle")
+      assert.strictEqual(restarted.restarts, 1)
+      assert.strictEqual(restarted.lastFailure, 0)
+      // Degraded for a minute after the failure, healthy after.
+      yield* TestClock.adjust(59_000)
+      assert.strictEqual((yield* supervisor.health).status, "degraded")
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual((yield* supervisor.health).status, "healthy")
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a loop whose fiber is interrupted from outside is restarted", () =>
+    Effect.gen(function*() {
+      const { loop, supervisor, tags } = yield* watched
+      const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
+      const body = Effect.withFiber((self) => {
+        fibers.push(self)
+        return Effect.andThen(supervisor.progress("loop"), Effect.never)
+      })
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body))
+      yield* TestClock.adjust(10)
+      assert.strictEqual(fibers.length, 1)
+      // Something else holds the loop's fiber and interrupts it.
+      yield* Fiber.interrupt(fibers[0]!)
+      yield* TestClock.adjust(100)
+      assert.strictEqual(fibers.length, 2, "started again")
+      assert.deepStrictEqual(tags("loop"), ["LoopFailed", "LoopRestarted"])
+      const health = yield* loop("loop")
+      assert.strictEqual(health.state, "running")
+      assert.strictEqual(health.restarts, 1)
+      assert.strictEqual(health.lastError, "interrupted by something other than its supervisor")
+      // Only the supervisor's own fiber's interruption stops it, for good.
+      yield* Fiber.interrupt(fiber)
+      yield* TestClock.adjust(10_000)
+      assert.strictEqual(fibers.length, 2)
+      assert.deepStrictEqual(tags("loop"), ["LoopFailed", "LoopRestarted"])
+    }))
+
+  it.effect("a loop whose body simply returns is restarted", () =>
+    Effect.gen(function*() {
+      const { events, loop, supervisor, tags } = yield* watched
+      const { body, started } = lives(Effect.void, Effect.void, Effect.never)
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body))
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual(started(), 3)
+      assert.deepStrictEqual(tags("loop"), ["LoopFailed", "LoopRestarted", "LoopFailed", "LoopRestarted"])
+      assert.isTrue(events.every((e) => e._tag !== "LoopFailed" || e.error === "loop ended unexpectedly"))
+      assert.strictEqual((yield* loop("loop")).restarts, 2)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a loop that hangs past its stallAfter is reported stalled (health, event), interrupted and restarted", () =>
+    Effect.gen(function*() {
+      const { events, loop, supervisor, tags } = yield* watched
+      let interrupted = 0
+      const working = Effect.forever(Effect.andThen(Effect.sleep(1_000), supervisor.progress("loop")))
+      const { body, started } = lives(
+        // Works for 3 s, then hangs (a call with no deadline, say).
+        Effect.gen(function*() {
+          for (let i = 0; i < 3; i++) {
+            yield* Effect.sleep(1_000)
+            yield* supervisor.progress("loop")
+          }
+          yield* Effect.onInterrupt(Effect.never, () => Effect.sync(() => void interrupted++))
+        }),
+        working
+      )
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "5 seconds" }))
+      yield* TestClock.adjust(7_000)
+      // Last progress at 3 s: 4 s old, within its bound.
+      const hanging = yield* loop("loop")
+      assert.strictEqual(hanging.state, "running")
+      assert.strictEqual(hanging.progressAgeMs, 4_000)
+      assert.strictEqual(hanging.lastProgress, 3_000)
+      assert.strictEqual(hanging.stallAfterMs, 5_000)
+      assert.strictEqual((yield* supervisor.health).status, "healthy")
+      // The watchdog's check at 9 s finds it 6 s old (past 5 s): stalled, interrupted, restarted 100 ms later.
+      yield* TestClock.adjust(2_000)
+      assert.strictEqual(interrupted, 1)
+      const stalled = yield* loop("loop")
+      assert.strictEqual(stalled.state, "restarting")
+      assert.strictEqual(stalled.stalls, 1)
+      assert.strictEqual(stalled.restarts, 1)
+      assert.strictEqual(stalled.lastError, "stalled: no progress within 5000 ms")
+      assert.strictEqual((yield* supervisor.health).status, "degraded")
+      const stall = events.find((e) => e._tag === "LoopStalled")
+      assert.deepStrictEqual(stall, Event.LoopStalled({ loop: "loop", progressAgeMs: 6_000, at: 9_000 }))
+      yield* TestClock.adjust(100)
+      assert.strictEqual(started(), 2)
+      assert.deepStrictEqual(tags("loop"), ["LoopStalled", "LoopRestarted"], "a stall is not also reported as a failure")
+      yield* TestClock.adjust(5_000)
+      const working2 = yield* loop("loop")
+      assert.strictEqual(working2.state, "running")
+      assert.isAtMost(working2.progressAgeMs, 1_000)
+      assert.strictEqual((yield* supervisor.health).status, "degraded")
+      // Healthy again a minute after the stall.
+      yield* TestClock.adjust(55_000)
+      assert.strictEqual((yield* supervisor.health).status, "healthy")
+      assert.strictEqual((yield* loop("loop")).stalls, 1)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a loop stuck where interruption cannot reach is abandoned after a second and replaced; the supervisor still stops", () =>
+    Effect.gen(function*() {
+      const { loop, supervisor, tags } = yield* watched
+      const working = Effect.forever(Effect.andThen(Effect.sleep(1_000), supervisor.progress("loop")))
+      const { body, started } = lives(Effect.uninterruptible(Effect.never), working)
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "2 seconds" }))
+      // Checks at 1, 2 s find it within its bound; the check at 3 s stalls it.
+      yield* TestClock.adjust(3_000)
+      const stalled = yield* loop("loop")
+      assert.strictEqual(stalled.state, "stalled", "waiting for the interrupted loop to end")
+      assert.strictEqual(stalled.stalls, 1)
+      assert.strictEqual(stalled.progressAgeMs, 3_000)
+      assert.strictEqual((yield* supervisor.health).status, "degraded")
+      // It will not end: abandoned after 1 s, restarted 100 ms later.
+      yield* TestClock.adjust(999)
+      assert.strictEqual(started(), 1)
+      yield* TestClock.adjust(1)
+      assert.strictEqual((yield* loop("loop")).state, "restarting")
+      yield* TestClock.adjust(100)
+      assert.strictEqual(started(), 2)
+      assert.deepStrictEqual(tags("loop"), ["LoopStalled", "LoopRestarted"])
+      yield* TestClock.adjust(3_000)
+      const replaced = yield* loop("loop")
+      assert.strictEqual(replaced.state, "running")
+      assert.strictEqual(replaced.restarts, 1)
+      assert.strictEqual(replaced.lastProgress, 7_100)
+      // The abandoned fiber never ends; interrupting the supervisor does not wait for it.
+      const stopping = yield* Effect.forkChild(Fiber.interrupt(fiber))
+      for (let i = 0; i < 100 && stopping.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
+      assert.isDefined(stopping.pollUnsafe(), "the supervisor stopped")
+    }))
+
+  it.effect("an idle loop is never flagged however long it waits, and is watched again once it works", () =>
+    Effect.gen(function*() {
+      const { loop, supervisor, tags } = yield* watched
+      const input = yield* Queue.unbounded<string>()
+      const body = Effect.gen(function*() {
+        while (true) {
+          yield* supervisor.idle("loop")
+          const item = yield* Queue.take(input)
+          yield* supervisor.progress("loop")
+          // A unit of work that hangs.
+          if (item === "hang") yield* Effect.never
+        }
+      })
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "5 seconds" }))
+      // 720 times its bound, checked every second.
+      yield* TestClock.adjust("1 hour")
+      const idle = yield* loop("loop")
+      assert.strictEqual(idle.state, "idle")
+      assert.strictEqual(idle.stalls, 0)
+      assert.deepStrictEqual(tags("loop"), [])
+      assert.strictEqual((yield* supervisor.health).status, "healthy")
+      assert.strictEqual(idle.progressAgeMs, 3_600_000)
+      yield* Queue.offer(input, "work")
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual((yield* loop("loop")).state, "idle")
+      assert.deepStrictEqual(tags("loop"), [])
+      // Work that hangs is watched: stalled on the first check past 5 s.
+      yield* Queue.offer(input, "hang")
+      yield* TestClock.adjust(6_100)
+      assert.deepStrictEqual(tags("loop"), ["LoopStalled", "LoopRestarted"])
+      assert.strictEqual((yield* loop("loop")).stalls, 1)
+      yield* Fiber.interrupt(fiber)
+    }))
 })

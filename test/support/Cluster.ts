@@ -3,13 +3,17 @@
  * independent ledger their handlers write.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted } from "effect"
+import { Effect, Layer, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { LedgerLine, WorkerConfig } from "./worker.ts"
+import * as Job from "../../src/Job.ts"
+import { JobStore } from "../../src/JobStore.ts"
+import * as PgJobStore from "../../src/PgJobStore.ts"
+import * as Task from "../../src/Task.ts"
+import type { LedgerLine, WorkerConfig, WorkerJob } from "./worker.ts"
 
 const workerPath = path.join(import.meta.dirname, "worker.ts")
 
@@ -31,10 +35,19 @@ export interface Worker {
 
 export const tempLedgerDir = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "steadfast-ledger-"))
 
-export const spawnWorker = (config: Omit<WorkerConfig, "ledger"> & { readonly ledgerDir: string }): Worker => {
-  const { ledgerDir, ...rest } = config
+export const spawnWorker = (
+  config: Omit<WorkerConfig, "ledger"> & {
+    readonly ledgerDir: string
+    /** Environment variables set for the process, over this one's (e.g. `Faketime.env()`). */
+    readonly env?: Record<string, string>
+  }
+): Worker => {
+  const { env, ledgerDir, ...rest } = config
   const full: WorkerConfig = { ...rest, ledger: path.join(ledgerDir, `${config.node}.jsonl`) }
-  const child = spawn(process.execPath, [workerPath, JSON.stringify(full)], { stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [workerPath, JSON.stringify(full)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: env === undefined ? process.env : { ...process.env, ...env }
+  })
   const lines: Array<{ readonly _tag: string; readonly [key: string]: unknown }> = []
   const waiters = new Set<() => void>()
   let buffer = ""
@@ -141,6 +154,43 @@ export const until = async (condition: () => boolean, timeoutMs: number, what: s
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+/** Rejects with `what` unless `promise` settles within `timeoutMs`. */
+export const within = <A>(promise: Promise<A>, timeoutMs: number, what: string): Promise<A> => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Adds jobs of the workers' tasks at run time, from this process (as another
+ * application would): the workers hear of them by notification or poll.
+ */
+export const addJobs = (url: string, schema: string, specs: ReadonlyArray<WorkerJob>): Promise<void> =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const store = yield* JobStore
+      yield* Effect.forEach(specs, (spec) => {
+        // Only the name and the payload's schema matter here: the workers run the handler.
+        const task = Task.make(spec.task ?? "ledger", Schema.Struct({ sleepMs: Schema.Number }), () => Effect.void)
+        return store.add(Job.make(task, {
+          id: spec.id,
+          payload: { sleepMs: spec.sleepMs ?? 0 },
+          trigger: spec.trigger,
+          onLost: spec.onLost,
+          overlap: spec.overlap,
+          misfire: { grace: spec.graceMs, then: spec.misfire }
+        }))
+      }, { discard: true })
+    }).pipe(
+      Effect.provide(PgJobStore.layer({ schema }).pipe(
+        Layer.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
+      )),
+      Effect.orDie
+    )
+  )
 
 /** Runs `f` on a one-connection pool to `url` and returns its result. */
 export const withSql = <A>(url: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>): Promise<A> =>

@@ -10,8 +10,10 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Clock, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
 import * as Job from "../../src/Job.ts"
+import { JobStore } from "../../src/JobStore.ts"
 import * as PgJobStore from "../../src/PgJobStore.ts"
 import * as Scheduler from "../../src/Scheduler.ts"
 import * as Task from "../../src/Task.ts"
@@ -25,6 +27,8 @@ export interface WorkerJob {
   readonly misfire?: Job.Misfire
   readonly graceMs?: number
   readonly overlap?: Job.OverlapPolicy
+  /** The job's task (default `"ledger"`): a process claims only jobs whose task it registers. */
+  readonly task?: string
 }
 
 export interface WorkerConfig {
@@ -42,6 +46,18 @@ export interface WorkerConfig {
   readonly clockSkewMs?: number
   /** Print every event (default: only lifecycle events). */
   readonly verbose?: boolean
+  /** Behind a transaction pooler: the store's `pooler` option, and a client without prepared statements. */
+  readonly pooler?: "transaction"
+  /** Print `Status` lines (health and the store's notification status) whenever they change. */
+  readonly reportStatus?: boolean
+  /** The store's deadlines per operation (`PgJobStore.Options.deadlines`). */
+  readonly deadlines?: PgJobStore.Deadlines
+  /**
+   * A table (created by the test, no unique key) that every handler start is
+   * also written to, stamped with the database's clock:
+   * `(job_id text, fire_time bigint, node text, at bigint)`.
+   */
+  readonly dbLedger?: string
 }
 
 export interface LedgerLine {
@@ -58,20 +74,32 @@ const config: WorkerConfig = JSON.parse(process.argv[2] ?? "{}")
 
 const write = (line: LedgerLine) => fs.appendFileSync(config.ledger, `${JSON.stringify(line)}\n`)
 
-const ledgerTask = Task.make(
-  "ledger",
+// The start, stamped by the database's clock (`clock_timestamp()`: when the statement runs).
+const writeDb = (table: string, line: { readonly jobId: string; readonly fireTime: number; readonly node: string }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO ${sql(table)} (job_id, fire_time, node, at)
+      VALUES (${line.jobId}, ${line.fireTime}, ${line.node}, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`
+  })
+
+const makeLedgerTask = (name: string) => Task.make(
+  name,
   Schema.Struct({ sleepMs: Schema.Number }),
   ({ sleepMs }, context) =>
     Effect.gen(function*() {
       const line = { jobId: context.jobId, fireTime: context.fireTime, attempt: context.attempt, node: context.node, pid: process.pid }
       write({ kind: "start", ...line, at: Date.now() })
+      if (config.dbLedger !== undefined) yield* writeDb(config.dbLedger, line)
       if (sleepMs > 0) yield* Effect.sleep(sleepMs)
       write({ kind: "end", ...line, at: Date.now() })
     })
 )
 
+const ledgerTasks = new Map(
+  ["ledger", ...config.jobs.map((spec) => spec.task ?? "ledger")].map((name) => [name, makeLedgerTask(name)])
+)
 const jobs = config.jobs.map((spec) =>
-  Job.make(ledgerTask, {
+  Job.make(ledgerTasks.get(spec.task ?? "ledger")!, {
     id: spec.id,
     payload: { sleepMs: spec.sleepMs ?? 0 },
     trigger: spec.trigger,
@@ -85,9 +113,27 @@ const print = (value: unknown) => Effect.sync(() => process.stdout.write(`${JSON
 
 const quiet = new Set(["RunStarted", "RunSucceeded"])
 
+// Health and notification status, printed when they change.
+const reportStatus = Effect.gen(function*() {
+  const scheduler = yield* Scheduler.Scheduler
+  const store = yield* JobStore
+  let last = ""
+  while (true) {
+    const health = yield* scheduler.health
+    const notifications = store.notifications === undefined ? "working" : yield* store.notifications
+    const status = { _tag: "Status", health: health.status, notifications }
+    const line = JSON.stringify(status)
+    // `at` (this process's wall clock) lets a test time health against a fault.
+    if (line !== last) yield* print({ ...status, at: Date.now() })
+    last = line
+    yield* Effect.sleep(200)
+  }
+})
+
 const program = Effect.gen(function*() {
   const scheduler = yield* Scheduler.Scheduler
   yield* print({ _tag: "Ready", node: scheduler.node, pid: process.pid })
+  if (config.reportStatus === true) yield* Effect.forkChild(reportStatus)
   yield* scheduler.events.pipe(
     Stream.filter((event) => config.verbose === true || !quiet.has(event._tag)),
     Stream.runForEach(print)
@@ -95,7 +141,7 @@ const program = Effect.gen(function*() {
 })
 
 const SchedulerLive = Scheduler.layer({
-  tasks: [ledgerTask],
+  tasks: [...ledgerTasks.values()],
   jobs,
   node: config.node,
   version: config.version,
@@ -105,8 +151,8 @@ const SchedulerLive = Scheduler.layer({
   pollInterval: config.pollMs,
   shutdownGrace: "2 seconds"
 }).pipe(
-  Layer.provide(PgJobStore.layer({ schema: config.schema })),
-  Layer.provide(PgClient.layer({ url: Redacted.make(config.url) }))
+  Layer.provideMerge(PgJobStore.layer({ schema: config.schema, pooler: config.pooler, deadlines: config.deadlines })),
+  Layer.provide(PgClient.layer(PgJobStore.clientConfig({ url: Redacted.make(config.url), pooler: config.pooler })))
 )
 
 // A clock that is wrong by `skew`: the scheduler must not care, because the

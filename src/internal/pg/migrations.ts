@@ -13,7 +13,9 @@
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
+import type { Guards } from "./deadline.ts"
 import type { Tables } from "./Tables.ts"
+import { transaction } from "./transaction.ts"
 
 /** @internal */
 export interface Migration {
@@ -93,11 +95,17 @@ export const migrations: ReadonlyArray<Migration> = [
 
 /**
  * Brings the schema up to date; returns the ids of the migrations it ran.
+ * One guarded transaction (see `transaction.ts`): its `lock_timeout` bounds
+ * the wait for another process's migration too.
  *
  * @internal
  */
-export const migrate = (sql: SqlClient.SqlClient, t: Tables): Effect.Effect<ReadonlyArray<number>, SqlError.SqlError> =>
-  sql.withTransaction(Effect.gen(function*() {
+export const migrate = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  guards: Guards
+): Effect.Effect<ReadonlyArray<number>, SqlError.SqlError> =>
+  transaction(sql, guards, Effect.gen(function*() {
     yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${t.migrationLock}, 0))`
     yield* sql`CREATE SCHEMA IF NOT EXISTS ${t.schemaIdentifier}`
     yield* sql`CREATE TABLE IF NOT EXISTS ${t.migrations} (

@@ -5,7 +5,10 @@
  *
  * It talks to the `JobStore` only (PostgreSQL's notifications wake the
  * running schedulers at once), so it needs no task code. Embed `Cli.command`
- * in your own binary with your store layer, or use `scripts/cli.ts`.
+ * in your own binary with your store layer, or run the package's `steadfast`
+ * bin (`DATABASE_URL=postgres://... npx steadfast jobs`). It lives in the
+ * `steadfast/cli` entry point so that importing `steadfast` never loads
+ * `effect/cli`.
  *
  * @since 0.1.0
  */
@@ -16,8 +19,8 @@ import * as Schema from "effect/Schema"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import { JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"
-import * as Trigger from "./Trigger.ts"
+import { JobNotFound, JobStore, type StoredJob } from "../JobStore.ts"
+import * as Trigger from "../Trigger.ts"
 
 const describeTrigger = (trigger: Trigger.Trigger): string => {
   switch (trigger._tag) {
@@ -125,10 +128,12 @@ const history = Command.make(
  *
  * @example
  * ```ts
- * import { NodeRuntime, NodeServices } from "@effect/platform-node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import * as NodeServices from "@effect/platform-node/NodeServices"
  * import { Effect, Layer } from "effect"
  * import { Command } from "effect/cli"
- * import { Cli, MemoryJobStore } from "steadfast"
+ * import { MemoryJobStore } from "steadfast"
+ * import { Cli } from "steadfast/cli"
  *
  * Cli.command.pipe(
  *   Command.run({ version: "0.1.0" }),

@@ -1,0 +1,143 @@
+/**
+ * The dispatcher: claims due fires in batches and hands them to the executor.
+ *
+ * It claims when something is due; otherwise it asks the store when something
+ * will be (one cheap statement) and sleeps until then, or until a wake-up (a
+ * change here or in another process), or at most the poll interval. A
+ * wake-up or a poll asks before claiming: an idle cluster costs one statement
+ * per process and poll interval. When the store says its change notifications
+ * do not arrive (a transaction pooler drops them), the poll interval shrinks
+ * to `fallbackPollMs`, so a change made by another process is seen within it.
+ * Sleeps are timed by the store clock's estimate on the monotonic clock; the
+ * store decides what is due.
+ *
+ * @since 0.2.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import { Event } from "../Event.ts"
+import type { Executor } from "../Executor.ts"
+import type { JobStore } from "../JobStore.ts"
+import type * as Run from "../Run.ts"
+import type * as Supervisor from "../Supervisor.ts"
+import type { Loop } from "./Loop.ts"
+import type { StoreClock } from "./StoreClock.ts"
+import type { StoreGuard } from "./StoreGuard.ts"
+
+/**
+ * What the dispatcher needs.
+ *
+ * @since 0.2.0
+ */
+export interface Options {
+  readonly node: string
+  readonly tasks: ReadonlyArray<string>
+  readonly store: JobStore["Service"]
+  readonly guard: StoreGuard
+  readonly supervisor: Supervisor.Supervisor
+  readonly publish: (event: Event) => Effect.Effect<void>
+  readonly executor: Pick<Executor, "inFlight" | "submit">
+  readonly clock: StoreClock
+  /** Offered to wake the dispatcher (a change, a freed slot). */
+  readonly wakeups: Queue.Queue<true>
+  /** The dispatcher waits for the registrar. */
+  readonly registered: Deferred.Deferred<void>
+  /** Called after every pass (readiness). */
+  readonly dispatched: Effect.Effect<void>
+  readonly batchSize: number
+  readonly maxInFlight: number
+  readonly leaseMs: number
+  readonly pollMs: number
+  readonly fallbackPollMs: number
+  readonly stallAfterMs: number
+}
+
+const settledEvent = (record: Run.RunRecord): Event => {
+  const base = { jobId: record.jobId, fireTime: record.fireTime, note: record.note, at: record.endedAt ?? record.dueAt }
+  switch (record.state) {
+    case "missed":
+      return Event.RunMissed(base)
+    case "coalesced":
+      return Event.RunCoalesced(base)
+    default:
+      return Event.RunSkipped(base)
+  }
+}
+
+/**
+ * The dispatcher loop.
+ *
+ * @since 0.2.0
+ */
+export const make = (options: Options): Loop => {
+  const { clock, executor, guard, store, supervisor, wakeups } = options
+  const name = "dispatcher"
+  const notifications = store.notifications
+  const pollInterval: Effect.Effect<number> = notifications === undefined
+    ? Effect.succeed(options.pollMs)
+    : Effect.map(notifications, (status) =>
+      status === "unavailable" ? Math.min(options.pollMs, options.fallbackPollMs) : options.pollMs)
+  const passed = Effect.andThen(supervisor.progress(name), options.dispatched)
+
+  const body = Effect.gen(function*() {
+    if (!Deferred.isDoneUnsafe(options.registered)) {
+      yield* supervisor.idle(name)
+      yield* Deferred.await(options.registered)
+      yield* supervisor.progress(name)
+    }
+    yield* clock.now
+    let mustClaim = true
+    while (true) {
+      yield* Queue.clear(wakeups)
+      const room = options.maxInFlight - (yield* executor.inFlight)
+      const limit = Math.min(options.batchSize, room)
+      let claimed = 0
+      if (room > 0 && mustClaim) {
+        const result = yield* guard(
+          "claim",
+          store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs })
+        )
+        yield* Effect.forEach(result.settled, (record) => options.publish(settledEvent(record)), { discard: true })
+        yield* executor.submit(result.runs)
+        claimed = result.runs.length + result.settled.length
+        if (claimed >= limit) {
+          // A full batch: more may be due right now.
+          yield* passed
+          yield* Effect.yieldNow
+          continue
+        }
+      }
+      yield* passed
+      const pollMs = yield* pollInterval
+      let sleep: Effect.Effect<void, unknown> = Effect.sleep(pollMs)
+      let dueWhenWoken = false
+      if (room > 0) {
+        const next = yield* guard("nextWake", store.nextWake(options.tasks))
+        if (Option.isSome(next)) {
+          const now = yield* clock.now
+          if (next.value <= now) {
+            if (!mustClaim || claimed > 0) {
+              // Due (and not claimed yet, or more may be): claim now.
+              mustClaim = true
+              continue
+            }
+            // Due, yet the claim found nothing: another process holds the job
+            // right now, or this clock estimate runs ahead of the store's
+            // (measure it again within a second). Poll briefly.
+            yield* clock.suspect(1_000)
+            sleep = Effect.sleep(50)
+            dueWhenWoken = true
+          } else if (next.value - now < pollMs) {
+            sleep = clock.sleepUntil(next.value)
+            dueWhenWoken = true
+          }
+        }
+      }
+      const woken = yield* Effect.raceFirst(Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true))
+      mustClaim = dueWhenWoken && !woken
+    }
+  })
+  return { name, stallAfterMs: options.stallAfterMs, body }
+}

@@ -1,0 +1,59 @@
+/**
+ * The reaper: every `reapMs`, takes over the runs whose node stopped renewing
+ * their lease (it died, or was paused past the lease). Each job's `onLost`
+ * policy says whether such a run is recorded `lost` or retried; a retried run
+ * wakes the dispatcher. Any node may reap: the store decides by its clock and
+ * row locks, so two reapers never take the same run.
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import { Event } from "../Event.ts"
+import type { JobStore } from "../JobStore.ts"
+import type * as Supervisor from "../Supervisor.ts"
+import type { Loop } from "./Loop.ts"
+import type { StoreGuard } from "./StoreGuard.ts"
+
+/**
+ * What the reaper needs.
+ *
+ * @since 0.2.0
+ */
+export interface Options {
+  readonly store: JobStore["Service"]
+  readonly guard: StoreGuard
+  readonly supervisor: Supervisor.Supervisor
+  readonly publish: (event: Event) => Effect.Effect<void>
+  /** Wakes the dispatcher: a reaped run to retry is due now. */
+  readonly wake: Effect.Effect<void>
+  readonly reapMs: number
+  readonly stallAfterMs: number
+}
+
+/**
+ * The reaper loop.
+ *
+ * @since 0.2.0
+ */
+export const make = (options: Options): Loop => {
+  const { guard, store, supervisor } = options
+  const name = "reaper"
+  const body = Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(options.reapMs)
+      const reaped = yield* guard("reap", store.reap)
+      for (const record of reaped) {
+        yield* options.publish(Event.RunLost({
+          jobId: record.jobId,
+          fireTime: record.fireTime,
+          retried: record.state === "pending",
+          note: record.note,
+          at: record.endedAt ?? (yield* guard("now", store.now))
+        }))
+      }
+      if (reaped.some((record) => record.state === "pending")) yield* options.wake
+      yield* supervisor.progress(name)
+    }
+  })
+  return { name, stallAfterMs: options.reapMs + options.stallAfterMs, body }
+}

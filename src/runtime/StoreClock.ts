@@ -1,0 +1,118 @@
+/**
+ * The store's clock as this process estimates it.
+ *
+ * The database decides what is due; this estimate only times the
+ * dispatcher's sleeps and the start of runs claimed ahead, without a round
+ * trip each time. It is the monotonic clock plus an offset measured with a
+ * `now` round trip (against its midpoint). Intervals come from the monotonic
+ * clock, so a wall-clock step (NTP, a VM resume, a hand-set clock) cannot
+ * stretch a sleep by the size of the step; the wall clock only tells when to
+ * measure again: when wall and monotonic time disagree with what they said at
+ * the last measurement (a step in either direction, or a suspended host whose
+ * monotonic clock stood still), the next read re-measures at once. Otherwise
+ * the offset is re-measured once `resyncAfter` of monotonic time has passed.
+ *
+ * The store reports whole milliseconds, so the estimate runs behind rather
+ * than ahead: late by a fraction of a millisecond, never early.
+ *
+ * @since 0.2.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+
+/**
+ * The estimate of one scheduler instance.
+ *
+ * @since 0.2.0
+ */
+export interface StoreClock {
+  /** The store's time (epoch ms), measuring the offset first when it is stale or the wall clock stepped. */
+  readonly now: Effect.Effect<number, unknown>
+  /** The store's time as last measured: never a round trip (before any measurement: the local clock). */
+  readonly estimate: Effect.Effect<number>
+  /** Measures the offset again within `withinMs` (e.g. when the store found nothing due that the estimate said was). */
+  readonly suspect: (withinMs: number) => Effect.Effect<void>
+  /** Sleeps until the store's clock reaches `instant` (epoch ms), by the estimate. */
+  readonly sleepUntil: (instant: number) => Effect.Effect<void, unknown>
+  /** When the offset was last measured (monotonic ms), `null` before the first measurement. */
+  readonly measuredAt: Effect.Effect<number | null>
+}
+
+/**
+ * How the estimate is kept.
+ *
+ * @since 0.2.0
+ */
+export interface Options<E> {
+  /** Reads the store's clock (epoch ms): one round trip. */
+  readonly measure: Effect.Effect<number, E>
+  /** Re-measure after this much monotonic time. Default 60 s. */
+  readonly resyncAfter?: Duration.Input | undefined
+  /** A disagreement between wall and monotonic time larger than this is a clock step. Default 1 s. */
+  readonly stepTolerance?: Duration.Input | undefined
+}
+
+const monotonicMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos) / 1_000_000)
+const wallMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos) / 1_000_000)
+
+/**
+ * Creates an estimate that measures through `measure`.
+ *
+ *
+ * @since 0.2.0
+ */
+export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
+  Effect.sync(() => {
+    const resyncMs = Duration.toMillis(Duration.fromInputUnsafe(options.resyncAfter ?? "60 seconds"))
+    const toleranceMs = Duration.toMillis(Duration.fromInputUnsafe(options.stepTolerance ?? "1 second"))
+    let offset: number | null = null
+    let measuredAt: number | null = null
+    let wallMinusMonotonic = 0
+    let dueAt = Number.NEGATIVE_INFINITY
+
+    const measure = Effect.gen(function*() {
+      const before = yield* monotonicMillis
+      const store = yield* options.measure
+      const after = yield* monotonicMillis
+      offset = store - (before + after) / 2
+      measuredAt = after
+      dueAt = after + resyncMs
+      wallMinusMonotonic = (yield* wallMillis) - after
+    })
+
+    const stale = Effect.gen(function*() {
+      const mono = yield* monotonicMillis
+      if (offset === null || mono >= dueAt) return true
+      // A wall-clock step (or a host suspended while monotonic time stood still).
+      return Math.abs((yield* wallMillis) - mono - wallMinusMonotonic) > toleranceMs
+    })
+
+    const estimate = Effect.gen(function*() {
+      if (offset === null) return yield* wallMillis
+      return (yield* monotonicMillis) + offset
+    })
+
+    const now: Effect.Effect<number, E> = Effect.flatMap(
+      stale,
+      (isStale) => isStale ? Effect.andThen(measure, estimate) : estimate
+    )
+
+    const suspect = (withinMs: number) =>
+      Effect.map(monotonicMillis, (mono) => {
+        dueAt = Math.min(dueAt, mono + withinMs)
+      })
+
+    // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
+    const sleepUntil = (instant: number): Effect.Effect<void, E> =>
+      Effect.flatMap(now, (current) =>
+        current >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - current)), sleepUntil(instant)))
+
+    return {
+      now,
+      estimate,
+      suspect,
+      sleepUntil,
+      measuredAt: Effect.sync(() => measuredAt)
+    }
+  })

@@ -1,0 +1,43 @@
+/**
+ * Every store call the runtime makes goes through a guard: retryable
+ * `StoreError`s are retried under the scheduler's `storeRetry` schedule, and
+ * the health view's store status follows what the calls see (the first
+ * failure of an outage reports `store-unavailable` once, the first success
+ * after it reports recovery). Domain errors (`JobNotFound`, ...) pass through
+ * untouched, and are never retried. How long one call may take is the
+ * store's deadline (see `PgJobStore.Options.deadlines`).
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import type * as Schedule from "effect/Schedule"
+import { StoreError } from "../StoreError.ts"
+import type * as Supervisor from "../Supervisor.ts"
+
+/**
+ * A guard: wraps one store call, named by its operation.
+ *
+ * @since 0.2.0
+ */
+export type StoreGuard = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>) => Effect.Effect<A, E | StoreError>
+
+/**
+ * Creates the guard of one scheduler instance.
+ *
+ *
+ * @since 0.2.0
+ */
+export const make = (options: {
+  readonly supervisor: Supervisor.Supervisor
+  readonly retry: Schedule.Schedule<unknown, StoreError>
+}): StoreGuard =>
+<A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>): Effect.Effect<A, E | StoreError> =>
+  effect.pipe(
+    Effect.map((value) => Result.succeed(value)),
+    Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
+    Effect.tapError((error) => error.retryable ? options.supervisor.storeFailed(operation, error) : Effect.void),
+    Effect.retry(options.retry),
+    Effect.tap(() => options.supervisor.storeSucceeded),
+    Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
+  )

@@ -1,0 +1,90 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import * as StoreClock from "../../src/runtime/StoreClock.ts"
+
+// The "database": a clock of its own, 5 s ahead of this process's monotonic
+// clock and unmoved by any step of the wall clock.
+const storeAhead = 5_000
+const fakeStore = () => {
+  let measurements = 0
+  const measure = Effect.map(Clock.monotonicTimeNanos, (nanos) => {
+    measurements++
+    return Math.floor(Number(nanos) / 1_000_000) + storeAhead
+  })
+  return { measure, measurements: () => measurements }
+}
+
+describe("StoreClock", () => {
+  it.effect("measures once, then follows the monotonic clock without round trips until the resync interval", () =>
+    Effect.gen(function*() {
+      const store = fakeStore()
+      const clock = yield* StoreClock.make({ measure: store.measure, resyncAfter: "60 seconds" })
+      assert.strictEqual(yield* clock.now, storeAhead)
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(yield* clock.now, 30_000 + storeAhead)
+      assert.strictEqual(store.measurements(), 1)
+      yield* TestClock.adjust("31 seconds")
+      assert.strictEqual(yield* clock.now, 61_000 + storeAhead)
+      assert.strictEqual(store.measurements(), 2)
+    }))
+
+  it.effect("a wall clock stepped back an hour neither stretches a sleep nor goes unnoticed", () =>
+    Effect.gen(function*() {
+      const store = fakeStore()
+      const clock = yield* StoreClock.make({ measure: store.measure })
+      yield* TestClock.adjust("2 hours")
+      const start = yield* clock.now
+      assert.strictEqual(store.measurements(), 1)
+      yield* TestClock.setTime((yield* Clock.currentTimeMillis) - 3_600_000)
+      // the step is seen at the next read and the offset measured again; the estimate did not move
+      assert.strictEqual(yield* clock.now, start)
+      assert.strictEqual(store.measurements(), 2)
+      const sleeper = yield* Effect.forkChild(clock.sleepUntil(start + 1_000))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      assert.isDefined(sleeper.pollUnsafe(), "woke after one second, not an hour")
+      assert.strictEqual(yield* clock.now, start + 1_000)
+    }))
+
+  it.effect("a wall clock stepped forward an hour never makes the estimate run ahead of the store", () =>
+    Effect.gen(function*() {
+      const store = fakeStore()
+      const clock = yield* StoreClock.make({ measure: store.measure })
+      const start = yield* clock.now
+      yield* TestClock.setTime((yield* Clock.currentTimeMillis) + 3_600_000)
+      // TestClock moves monotonic time forward with a forward step; the store's clock moved with it
+      const after = yield* clock.now
+      assert.strictEqual(after, start + 3_600_000)
+      const estimate = yield* clock.estimate
+      assert.isAtMost(estimate, Math.floor(Number(yield* Clock.monotonicTimeNanos) / 1_000_000) + storeAhead)
+    }))
+
+  it.effect("suspect re-measures within the given time", () =>
+    Effect.gen(function*() {
+      const store = fakeStore()
+      const clock = yield* StoreClock.make({ measure: store.measure })
+      yield* clock.now
+      yield* clock.suspect(1_000)
+      yield* TestClock.adjust("999 millis")
+      yield* clock.now
+      assert.strictEqual(store.measurements(), 1)
+      yield* TestClock.adjust("1 milli")
+      yield* clock.now
+      assert.strictEqual(store.measurements(), 2)
+    }))
+
+  it.effect("sleepUntil wakes at the instant, never before", () =>
+    Effect.gen(function*() {
+      const store = fakeStore()
+      const clock = yield* StoreClock.make({ measure: store.measure })
+      const start = yield* clock.now
+      const fiber = yield* Effect.forkChild(clock.sleepUntil(start + 2_500))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("2499 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 milli")
+      assert.isDefined(fiber.pollUnsafe())
+      yield* Fiber.join(fiber)
+    }))
+})
