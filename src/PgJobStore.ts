@@ -17,6 +17,21 @@
  *   (LISTEN/NOTIFY needs a session, and is only a wake-up: the scheduler
  *   polls too).
  *
+ * What keeps it from stopping silently when the network does (no RST: a dead
+ * link, a NAT that forgot the connection, a failover):
+ *
+ * - every call has a deadline (`Options.deadlines`); past it the caller gets
+ *   a retryable `StoreError` at once and the call's connection is never used
+ *   again (interrupted in the background: `@effect/sql-pg` closes a session
+ *   whose cancelled statement is not confirmed within 5 seconds);
+ * - its transactions are interruptible at every statement, `BEGIN`, `COMMIT`
+ *   and `ROLLBACK` included, and set server-side guards for themselves
+ *   (`statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`
+ *   with `SET LOCAL`): a client gone silent in the middle of a claim holds its
+ *   row locks for `idleInTransaction` (5 s), not until TCP gives up;
+ * - `changes` checks that notifications arrive (`notifications`);
+ * - `clientConfig` turns TCP keepalive on.
+ *
  * Building the layer asks nothing of the database: migrations run before the
  * first operation (once per store), serialised between processes by a
  * transaction-scoped advisory lock. Every failure is a `StoreError`
@@ -84,9 +99,11 @@ export interface Options {
    * transaction mode (PgBouncer's `pool_mode = transaction`): the store then
    * requires a client without prepared statements (`prepare: false`, as
    * `PgJobStore.clientConfig` sets it) and fails to build otherwise. The
-   * store keeps no session state either way: its guards are `SET LOCAL`, its
-   * locks transaction-scoped; change notifications do not pass such a pooler,
-   * which the store detects (`notifications` is `"unavailable"`).
+   * store keeps no session state either way (its guards are `SET LOCAL`, its
+   * locks transaction-scoped), and does not LISTEN: notifications do not pass
+   * such a pooler, so `notifications` is `"unavailable"` and other processes'
+   * changes are seen at the next poll. Without this option a pooler is
+   * detected by the notification probe.
    */
   readonly pooler?: "transaction" | undefined
   /**
@@ -369,7 +386,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     probeTimeoutMs: limits.probeTimeoutMs,
     probeIntervalMs: limits.probeIntervalMs,
     listenMs: deadline("listen"),
-    notify: (payload) => Effect.asVoid(call("probe", Jobs.notify(sql, t, payload)))
+    notify: (payload) => Effect.asVoid(call("probe", Jobs.notify(sql, t, payload))),
+    pooled: options.pooler === "transaction"
   })
   const changes = listener.changes
 
@@ -433,11 +451,13 @@ export interface ClientOptions extends PgClient.PgPoolConfig {
 }
 
 /**
- * A `PgClient` configuration that suits the store: TCP keepalive (a dead
- * link is noticed on an idle connection after about 20 seconds instead of
- * two hours), a 5-second connect timeout, `application_name` `steadfast`,
- * and, with `pooler: "transaction"`, no prepared statements. What you set
- * wins, except `prepare` behind a pooler.
+ * A `PgClient` configuration that suits the store: TCP keepalive after 10
+ * idle seconds (a dead link under an idle connection, such as the listening
+ * one, is noticed in about 20 seconds instead of two hours), a 3-second
+ * connect timeout (a connection attempt begun while the network was silent
+ * holds up the pool until it times out), `application_name` `steadfast`, and,
+ * with `pooler: "transaction"`, no prepared statements. What you set wins,
+ * except `prepare` behind a pooler.
  *
  * @example
  * ```ts
@@ -457,7 +477,7 @@ export const clientConfig = (options: ClientOptions): PgClient.PgPoolConfig => {
   const { pooler, ...config } = options
   return {
     keepAlive: "10 seconds",
-    connectTimeout: "5 seconds",
+    connectTimeout: "3 seconds",
     applicationName: "steadfast",
     ...config,
     ...(pooler === "transaction" ? { prepare: false } : {})

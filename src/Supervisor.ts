@@ -363,6 +363,7 @@ export const make = (options: {
         if (age <= loop.stallAfterMs) continue
         loop.state = "stalled"
         loop.stalls++
+        loop.lastError = `stalled: no progress within ${loop.stallAfterMs} ms`
         const at = yield* Clock.currentTimeMillis
         yield* options.publish(Event.LoopStalled({ loop: loop.name, progressAgeMs: Math.round(age), at }))
         yield* Effect.logWarning(`loop ${loop.name} made no progress for ${Math.round(age)} ms; restarting it`).pipe(

@@ -32,22 +32,32 @@ afterAll(async () => {
 
 const taskNamed = (name: string) => Task.make(name, Schema.Unknown, () => Effect.void)
 
-/** A store through PgBouncer, on a pool of its own (one "process"). */
-const storeThroughPooler = (schema: string, options: PgJobStore.Options = {}) =>
+/** A store through PgBouncer, on a pool of its own (one "process"), without prepared statements. */
+const storeThroughPooler = (schema: string, options: PgJobStore.Options = { pooler: "transaction" }) =>
   Effect.map(
     Layer.build(
-      PgJobStore.layer({ schema, pooler: "transaction", ...options }).pipe(
+      PgJobStore.layer({ schema, ...options }).pipe(
         Layer.provide(PgClient.layer(PgJobStore.clientConfig({ url: Redacted.make(url), pooler: "transaction", maxConnections: 4 })))
       )
     ),
     (context) => Context.get(context, JobStore)
   )
 
+/** Waits until the store's notification status is `status`; fails the test after `ms`. */
+const statusBecomes = (store: JobStore["Service"], status: string, ms: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + ms
+    while ((yield* store.notifications!) !== status) {
+      if (Date.now() > deadline) return assert.fail(`notifications never ${status}`)
+      yield* Effect.sleep(50)
+    }
+  })
+
 describe("PgJobStore behind PgBouncer (transaction mode)", () => {
   it.live("four processes claim through the pooler: every fire once, none missed; notifications reported unavailable", () =>
     Effect.gen(function*() {
       const stores = yield* Effect.all(
-        Array.from({ length: 4 }, () => storeThroughPooler("bouncer", { notificationProbe: { timeout: "1 second" } })),
+        Array.from({ length: 4 }, () => storeThroughPooler("bouncer")),
         { concurrency: "unbounded" }
       )
       const [first] = stores
@@ -81,14 +91,19 @@ describe("PgJobStore behind PgBouncer (transaction mode)", () => {
       assert.strictEqual(new Set(keys).size, keys.length, "a fire claimed twice")
       assert.strictEqual(keys.length, jobs.length, "a fire missed")
 
-      // LISTEN through the pooler hears nothing: the probe says so.
+      // With `pooler: "transaction"` the store does not LISTEN (session
+      // state), and says notifications are unavailable at once.
       yield* Effect.forkChild(Stream.runDrain(first!.changes))
-      const deadline = Date.now() + 5_000
-      while ((yield* first!.notifications!) !== "unavailable") {
-        if (Date.now() > deadline) return assert.fail("notifications never reported unavailable")
-        yield* Effect.sleep(50)
-      }
+      yield* statusBecomes(first!, "unavailable", 1_000)
     }), 60_000)
+
+  it.live("without the pooler option, the notification probe finds that notifications do not pass the pooler", () =>
+    Effect.gen(function*() {
+      const store = yield* storeThroughPooler("bouncerprobe", { notificationProbe: { timeout: "1 second" } })
+      assert.strictEqual(yield* store.notifications!, "unknown")
+      yield* Effect.forkChild(Stream.runDrain(store.changes))
+      yield* statusBecomes(store, "unavailable", 5_000)
+    }), 30_000)
 })
 
 describe("Cluster behind PgBouncer (real processes)", () => {

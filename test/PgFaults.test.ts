@@ -125,7 +125,8 @@ describe("PgJobStore: a connection that goes silent", () => {
 
       // The claim's second statement (`settle`) never arrives: its first one
       // holds the five job rows locked, and the client hears nothing more.
-      const trapped = Effect.promise(() => proxy.blackholeOn("WITH fire AS ("))
+      const trap = proxy.blackholeOn("WITH fire AS (")
+      const trapped = Effect.promise(() => trap)
       const claiming = yield* Effect.forkChild(timed(silent.claim({ node: "silent", tasks: [task], limit: 10, leaseMs: 30_000 })))
       yield* trapped
       const silenceAt = performance.now()
@@ -150,6 +151,42 @@ describe("PgJobStore: a connection that goes silent", () => {
         const history = yield* other.history({ jobId: id })
         assert.deepStrictEqual(history.map((record) => record.node), ["other"])
       }
+    }), 30_000)
+})
+
+describe("PgJobStore: replies held or lost", () => {
+  it.live("bytes held shorter than the deadline are delivered: the call succeeds, late", () =>
+    Effect.gen(function*() {
+      const proxy = yield* proxied
+      const store = yield* storeVia(proxy, { schema: "stall", deadlines: { default: "2 seconds" } })
+      yield* store.now
+      proxy.setStalled(true)
+      const call = yield* Effect.forkChild(timed(store.now))
+      yield* Effect.sleep(400)
+      proxy.setStalled(false)
+      const { exit, ms } = yield* Fiber.join(call)
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.isAtLeast(ms, 390)
+      assert.isBelow(ms, 2_000)
+    }), 30_000)
+
+  it.live("a statement whose reply is withheld takes effect, and its call fails with a retryable StoreError at the deadline", () =>
+    Effect.gen(function*() {
+      const proxy = yield* proxied
+      // Without prepared statements the statement's text goes with every execution.
+      const store = yield* storeVia(proxy, { schema: "withheld", deadlines: { default: "1 second" } }, { prepare: false })
+      const direct = yield* Pg.makeStore({ schema: "withheld" })
+      const task = unique("task")
+      const at = yield* store.now
+      const id = unique("job")
+      const trap = proxy.withholdReplyTo("INSERT INTO")
+      const withheld = Effect.promise(() => trap)
+      const { exit, ms } = yield* timed(store.add(oneOff(task, id, at + 60_000)))
+      yield* withheld
+      assert.strictEqual(failureOf(exit)?._tag, "StoreError")
+      assert.isTrue(StoreRetry.classify("add", failureOf(exit)).retryable)
+      assert.isBelow(ms, 1_500)
+      assert.isTrue(Option.isSome(yield* direct.get(id)), "the insert committed")
     }), 30_000)
 })
 

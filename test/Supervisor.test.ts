@@ -306,6 +306,7 @@ describe("Supervisor: no silent stop", () => {
       const replaced = yield* loop("loop")
       assert.strictEqual(replaced.state, "running")
       assert.strictEqual(replaced.restarts, 1)
+      assert.strictEqual(replaced.lastError, "stalled: no progress within 2000 ms")
       assert.strictEqual(replaced.lastProgress, 7_100)
       // The abandoned fiber never ends; interrupting the supervisor does not wait for it.
       const stopping = yield* Effect.forkChild(Fiber.interrupt(fiber))

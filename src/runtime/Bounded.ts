@@ -17,17 +17,22 @@ import * as Scope from "effect/Scope"
 
 /**
  * Runs `effect` and waits at most `ms` for it: `Some(exit)` when it ended in
- * time, `None` when it did not (it is then interrupted, not waited for).
+ * time, `None` when it did not (it is then interrupted, not waited for). A
+ * caller interrupted while waiting interrupts it the same way: the detached
+ * fiber never outlives its caller's interest in it.
  *
  * @since 0.2.0
  */
 export const within = <A, E>(effect: Effect.Effect<A, E>, ms: number): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.forkDetach(effect)
-    const exit = yield* Effect.timeoutOption(Fiber.await(fiber), ms)
-    if (Option.isNone(exit)) yield* Effect.forkDetach(Fiber.interrupt(fiber))
-    return exit
-  })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkDetach(effect)
+      const abandon = Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber)))
+      const exit = yield* restore(Effect.timeoutOption(Fiber.await(fiber), ms)).pipe(Effect.onInterrupt(() => abandon))
+      if (Option.isNone(exit)) yield* abandon
+      return exit
+    })
+  )
 
 /**
  * Closes `scope`, waiting at most `ms`: a fiber of it stuck where interruption

@@ -98,8 +98,8 @@ describe("Dispatcher: the poll when notifications do not arrive", () => {
         delays.push(yield* addedElsewhere(`job-${i}`, ledger, second))
       }
       for (const delay of delays) {
-        assert.isDefined(delay, "ran within the fallback poll")
-        assert.isAtMost(delay!, second)
+        if (delay === undefined) return assert.fail("not run within the fallback poll")
+        assert.isAtMost(delay, second)
       }
     }).pipe(Effect.provide(schedulerOn(silentFeed("unavailable"), {
       tasks: [recordingTask("direct", ledger)],

@@ -14,12 +14,14 @@ const second = 1_000
 class Executions {
   readonly all: Array<{ readonly jobId: string; readonly fireTime: number; readonly start: number; end: number | null }> = []
   task<E>(name: string, body: Effect.Effect<void, E>) {
+    const all = this.all
     return Task.make(name, Schema.Unknown, (_payload, context) =>
-      Effect.gen(function*(this: Executions) {
-        const entry = { jobId: context.jobId, fireTime: context.fireTime, start: yield* Clock.currentTimeMillis, end: null as number | null }
-        this.all.push(entry)
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        const entry: Executions["all"][number] = { jobId: context.jobId, fireTime: context.fireTime, start, end: null }
+        all.push(entry)
         yield* Effect.ensuring(body, Effect.map(Clock.currentTimeMillis, (t) => void (entry.end = t)))
-      }.bind(this)))
+      }))
   }
   /** Executions of one fire that overlapped in time. */
   concurrent() {

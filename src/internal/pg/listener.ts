@@ -25,6 +25,11 @@
  *
  * Probes carry a payload of their own and are never emitted as changes.
  *
+ * Behind a transaction pooler (`pooler: "transaction"`) the store does not
+ * LISTEN at all: LISTEN is session state, which would stay on whichever
+ * server connection the pooler lent, and PgBouncer drops what it receives.
+ * Notifications are `"unavailable"` from the first subscription on.
+ *
  * @internal
  */
 import * as Deferred from "effect/Deferred"
@@ -32,6 +37,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { PgConnection, type PgClient } from "@effect/sql-pg"
@@ -53,6 +59,8 @@ export interface Options {
   readonly listenMs: number
   /** Sends a notification on the channel, through the pool (with its deadline). */
   readonly notify: (payload: string) => Effect.Effect<void, StoreError>
+  /** Behind a transaction pooler: no LISTEN (see the module header). */
+  readonly pooled: boolean
 }
 
 /** @internal */
@@ -70,8 +78,11 @@ export const make = (sql: PgClient.PgClient, options: Options): Listener => {
       status = next
       if (next === "unavailable" && previous !== "unavailable") {
         return Effect.logWarning(
-          `steadfast: a notification sent on ${options.channel} did not arrive within ${options.probeTimeoutMs} ms ` +
-            "(a transaction pooler drops them); wake-ups wait for the poll"
+          options.pooled
+            ? `steadfast: behind a transaction pooler the store does not LISTEN on ${options.channel}; ` +
+              "wake-ups from other processes wait for the poll"
+            : `steadfast: a notification sent on ${options.channel} did not arrive within ${options.probeTimeoutMs} ms ` +
+              "(a transaction pooler drops them); wake-ups from other processes wait for the poll"
         )
       }
       if (next === "working" && previous === "unavailable") {
@@ -111,39 +122,45 @@ export const make = (sql: PgClient.PgClient, options: Options): Listener => {
       const back = yield* Effect.timeoutOption(Deferred.await(heard), options.probeTimeoutMs)
       return Option.isSome(back) ? "heard" as const : "lost" as const
     })
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      let heardBefore = false
-      while (true) {
-        const result = yield* probe
-        if (result === "heard") {
-          heardBefore = true
-          yield* setStatus("working")
-        } else if (result === "lost" && heardBefore) {
-          return yield* Queue.fail(
-            out,
-            new StoreError({
-              operation: "changes",
-              reason: "Deadline",
-              retryable: true,
-              cause: new Error(
-                `a notification sent on ${options.channel} did not come back within ${options.probeTimeoutMs} ms: ` +
-                  "the listening connection is silent"
-              )
-            })
-          )
-        } else if (result === "lost") {
-          yield* setStatus("unavailable")
-        }
-        yield* Effect.sleep(options.probeIntervalMs)
+    // A probe lost after one came back: the listening connection is silent,
+    // and the subscription ends so that a new one listens on a new connection.
+    let heardBefore = false
+    const check = Effect.gen(function*() {
+      const result = yield* probe
+      if (result === "heard") {
+        heardBefore = true
+        return yield* setStatus("working")
       }
-    }))
+      if (result !== "lost") return
+      if (!heardBefore) return yield* setStatus("unavailable")
+      return yield* new StoreError({
+        operation: "changes",
+        reason: "Deadline",
+        retryable: true,
+        cause: new Error(
+          `a notification sent on ${options.channel} did not come back within ${options.probeTimeoutMs} ms: ` +
+            "the listening connection is silent"
+        )
+      })
+    })
+    yield* Effect.forkScoped(
+      Effect.repeat(check, Schedule.spaced(options.probeIntervalMs)).pipe(
+        Effect.catch((error) => Queue.fail(out, error))
+      )
+    )
     // Whatever was notified while this process was not listening (start-up,
     // a connection being replaced) is looked at: one change at once.
     return Stream.concat(Stream.make(undefined), Stream.fromQueue(out))
   })
 
+  // One change at once, as a subscription does; then only the poll.
+  const withoutListen = Stream.concat(
+    Stream.make(undefined),
+    Stream.unwrap(Effect.as(setStatus("unavailable"), Stream.never))
+  )
+
   return {
-    changes: Stream.unwrap(subscribe),
+    changes: options.pooled ? withoutListen : Stream.unwrap(subscribe),
     status: Effect.sync(() => status)
   }
 }

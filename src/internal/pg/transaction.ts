@@ -65,16 +65,18 @@ export const transaction = <A, E, R>(
 ): Effect.Effect<A, E | SqlError, R> =>
   Effect.scoped(Effect.gen(function*() {
     const conn = yield* sql.reserve
-    yield* conn.executeUnprepared("BEGIN", [], undefined)
     // An interrupted or failed transaction is rolled back here, interruptibly
     // and within a bound (this runs as a finalizer, uninterruptible by
-    // default): past it, interrupting the ROLLBACK closes the session.
+    // default): past it, interrupting the ROLLBACK closes the session. `BEGIN`
+    // is inside: interrupted once the server had run it, it would otherwise
+    // hand the pool a connection in an open transaction.
     const rollback = Effect.ignore(Effect.timeoutOption(
       Effect.interruptible(conn.executeUnprepared("ROLLBACK", [], undefined)),
       rollbackMs
     ))
     return yield* Effect.onError(
       Effect.gen(function*() {
+        yield* conn.executeUnprepared("BEGIN", [], undefined)
         yield* conn.executeUnprepared(
           setGuards,
           [String(guards.statementMs), String(guards.lockMs), String(guards.idleMs)],

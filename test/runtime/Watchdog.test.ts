@@ -1,0 +1,110 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { Event } from "../../src/Event.ts"
+import * as Job from "../../src/Job.ts"
+import * as Loop from "../../src/runtime/Loop.ts"
+import * as Watchdog from "../../src/runtime/Watchdog.ts"
+import * as Scheduler from "../../src/Scheduler.ts"
+import * as Supervisor from "../../src/Supervisor.ts"
+import * as Trigger from "../../src/Trigger.ts"
+import { collectEvents, Ledger, memoryScheduler, recordingTask, schedulerOn } from "../support/Harness.ts"
+import { loopHealth, memoryWith } from "../support/Runtime.ts"
+
+const second = 1_000
+
+describe("Watchdog", () => {
+  for (const checkEveryMs of [1_000, 300]) {
+    it.effect(`checking every ${checkEveryMs} ms, a loop is flagged at the first check past its stallAfter, never before`, () =>
+      Effect.gen(function*() {
+        const events: Array<Event> = []
+        const supervisor = yield* Supervisor.make({
+          node: "test",
+          restart: Supervisor.restartSchedule({ base: "100 millis", jitter: false }),
+          publish: (event) => Effect.sync(() => events.push(event))
+        })
+        yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor, checkEveryMs })))
+        // Progress for 2 s, then silence.
+        const body = Effect.gen(function*() {
+          for (let i = 0; i < 4; i++) {
+            yield* Effect.sleep(500)
+            yield* supervisor.progress("loop")
+          }
+          yield* Effect.never
+        })
+        const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "5 seconds" }))
+        yield* TestClock.adjust(7 * second)
+        assert.deepStrictEqual(events.filter((e) => e._tag === "LoopStalled"), [], "5 s after its last progress: not yet")
+        yield* TestClock.adjust(checkEveryMs)
+        const stalled = events.find((e) => e._tag === "LoopStalled")
+        assert.isDefined(stalled)
+        // The first check strictly past 2 s + 5 s.
+        const at = Math.floor(7 * second / checkEveryMs + 1) * checkEveryMs
+        assert.deepStrictEqual(stalled, Event.LoopStalled({ loop: "loop", progressAgeMs: at - 2 * second, at }))
+        // The watchdog itself is not watched.
+        const watchdog = (yield* supervisor.health).loops.find((l) => l.name === "watchdog")
+        assert.deepStrictEqual([watchdog?.stallAfterMs, watchdog?.stalls], [null, 0])
+        yield* Fiber.interrupt(fiber)
+      }))
+  }
+
+  it.effect("a scheduler with nothing to do for an hour: no loop is ever flagged, even with a 1 s stallAfter", () =>
+    Effect.gen(function*() {
+      const { events } = yield* collectEvents
+      yield* TestClock.adjust("1 hour")
+      assert.deepStrictEqual(events.filter((e) => e._tag === "LoopStalled" || e._tag === "LoopFailed"), [])
+      const health = yield* Scheduler.Scheduler.use((s) => s.health)
+      assert.strictEqual(health.status, "healthy")
+      const states = Object.fromEntries(health.loops.map((l) => [l.name, [l.state, l.stalls, l.restarts]]))
+      assert.deepStrictEqual(states, {
+        dispatcher: ["running", 0, 0],
+        registrar: ["idle", 0, 0],
+        recorder: ["idle", 0, 0],
+        "lease-keeper": ["running", 0, 0],
+        reaper: ["running", 0, 0],
+        janitor: ["running", 0, 0],
+        listener: ["idle", 0, 0],
+        watchdog: ["running", 0, 0]
+      })
+    }).pipe(Effect.provide(memoryScheduler({ tasks: [recordingTask("tick", new Ledger())], stallAfter: "1 second" }))))
+
+  it.effect("a dispatcher stuck where interruption cannot reach is abandoned and replaced; fires resume", () => {
+    const ledger = new Ledger()
+    const tick = recordingTask("tick", ledger)
+    // From 5 s on, the first `nextWake` never returns and cannot be interrupted.
+    let stuck = false
+    const store = memoryWith((inner) => ({
+      nextWake: (tasks) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (stuck || now < 5 * second) return inner.nextWake(tasks)
+          stuck = true
+          return Effect.uninterruptible(Effect.never)
+        })
+    }))
+    return Effect.gen(function*() {
+      const { events } = yield* collectEvents
+      // Last progress at 5 s; watched with 1 s poll + 2 s: stalled by the check at 9 s.
+      yield* TestClock.adjust(9 * second)
+      const stalled = yield* loopHealth("dispatcher")
+      assert.strictEqual(stalled.state, "stalled", "interrupted, not ending")
+      assert.strictEqual(stalled.progressAgeMs, 4 * second)
+      assert.strictEqual((yield* Scheduler.Scheduler.use((s) => s.health)).status, "degraded")
+      // Abandoned a second later, replaced; scheduling resumes.
+      yield* TestClock.adjust(11 * second)
+      const replaced = yield* loopHealth("dispatcher")
+      assert.deepStrictEqual([replaced.state, replaced.stalls, replaced.restarts], ["running", 1, 1])
+      assert.deepStrictEqual(
+        events.flatMap((e) => (e._tag === "LoopStalled" || e._tag === "LoopRestarted") && e.loop === "dispatcher" ? [e._tag] : []),
+        ["LoopStalled", "LoopRestarted"]
+      )
+      const fires = ledger.firesOf("tick")
+      assert.deepStrictEqual(fires.filter((t) => t <= 5 * second), [1, 2, 3, 4, 5].map((s) => s * second))
+      assert.deepStrictEqual(fires.filter((t) => t > 11 * second), [12, 13, 14, 15, 16, 17, 18, 19, 20].map((s) => s * second))
+    }).pipe(Effect.provide(schedulerOn(store, {
+      tasks: [tick],
+      jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })],
+      pollInterval: "1 second",
+      stallAfter: "2 seconds"
+    })))
+  })
+})
