@@ -4,6 +4,12 @@
  * Offered as a `Stream` by `Scheduler.events`. Events are plain data (`at` is
  * epoch ms) so they log and serialise as they are.
  *
+ * An event's `at` is the emitting node's clock, except where it comes from
+ * the store (`RunStarted`: the run's recorded start; the settled fires;
+ * `JobSetAside`), which uses the store's. Records (`Scheduler.history`)
+ * always use the store's clock: a node whose clock is wrong shows it in its
+ * events, never in the history.
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
@@ -26,6 +32,8 @@ export type Event = Data.TaggedEnum<{
   RunMissed: { readonly jobId: string; readonly fireTime: number; readonly note: string | null; readonly at: number }
   RunCoalesced: { readonly jobId: string; readonly fireTime: number; readonly note: string | null; readonly at: number }
   RunLost: { readonly jobId: string; readonly fireTime: number; readonly retried: boolean; readonly note: string | null; readonly at: number }
+  /** A claim could not decode or plan a stored job: the store paused it with a note (`StoredJob.setAside`) and claimed the rest. */
+  JobSetAside: { readonly jobId: string; readonly reason: "undecodable" | "unplannable"; readonly detail: string; readonly at: number }
   LoopFailed: { readonly loop: string; readonly error: string; readonly at: number }
   LoopRestarted: { readonly loop: string; readonly restarts: number; readonly at: number }
   /** A loop went past its `stallAfter` without progress: the watchdog interrupts and restarts it. */

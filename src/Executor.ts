@@ -60,8 +60,15 @@ export interface Options<R> {
 
 interface Held {
   readonly run: Run.Claimed
-  /** Set once the handler is done: its outcome waits to be recorded (or was revoked). */
-  done: boolean
+  /**
+   * `waiting`: not started yet (queued, or claimed ahead of its instant);
+   * `running`: its handler started; `done`: its handler is done (its outcome
+   * waits to be recorded) or the run was revoked, superseded or withdrawn.
+   * Changed only in synchronous steps, so a run is withdrawn or started,
+   * never both.
+   */
+  phase: "waiting" | "running" | "done"
+  fiber: Fiber.Fiber<void> | undefined
 }
 
 interface Finished {
@@ -76,15 +83,36 @@ interface Finished {
  * @since 0.1.0
  */
 export interface Executor {
+  /**
+   * Runs what a claim returned. A run id this executor holds already under
+   * another token was taken from it and claimed anew (reaped, then claimed
+   * again by this node): the earlier attempt is revoked, and nothing of it
+   * (outcome, interruption) touches the new one.
+   */
   readonly submit: (runs: ReadonlyArray<Run.Claimed>) => Effect.Effect<void>
+  /**
+   * Runs what `JobStore.adopt` found (runs of claims whose answer never
+   * arrived): those this executor does not hold already.
+   */
+  readonly adopt: (runs: ReadonlyArray<Run.Claimed>) => Effect.Effect<void>
+  /**
+   * Withdraws the runs whose handler has not started (queued, or claimed
+   * ahead and waiting for their instant): they never start here, their
+   * leases are no longer renewed, and their leases are returned, to be
+   * handed back (`JobStore.release`).
+   */
+  readonly withdraw: Effect.Effect<ReadonlyArray<Lease>>
+  /** Which of `ids` this executor holds (in progress, or awaiting their record). */
+  readonly holding: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>>
   /** Leases to renew: runs in progress and runs whose outcome is not yet recorded. */
   readonly leases: Effect.Effect<ReadonlyArray<Lease>>
   /**
    * Interrupts runs whose lease this node lost; their outcomes are never
-   * written. Never waits for a handler to end: one that ignores interruption
+   * written. By lease: a run claimed anew since (another token) is not
+   * touched. Never waits for a handler to end: one that ignores interruption
    * holds nothing up.
    */
-  readonly revoke: (ids: ReadonlyArray<string>) => Effect.Effect<void>
+  readonly revoke: (leases: ReadonlyArray<Lease>) => Effect.Effect<void>
   /** Runs in progress or awaiting their record. */
   readonly inFlight: Effect.Effect<number>
   /**
@@ -120,15 +148,24 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const sleepUntil = (instant: number): Effect.Effect<void> =>
       Effect.flatMap(storeNow, (now) =>
         now >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - now)), sleepUntil(instant)))
+    // One entry per run id: the attempt this node executes now. An earlier
+    // attempt of the same run (superseded, revoked) is no longer in it, and
+    // every step of a run checks that its entry is still the one held before
+    // touching anything, so a late step of an earlier attempt changes nothing.
     const held = new Map<string, Held>()
-    const fibers = new Map<string, Fiber.Fiber<void>>()
+    // Every handler fiber not yet ended, revoked and superseded ones included:
+    // shutdown waits for them, then interrupts them, within its bounds.
+    const live = new Set<Fiber.Fiber<void>>()
     const outcomes = yield* Queue.unbounded<Finished>()
     let unrecorded: Array<Finished> = []
+    const current = (entry: Held) => held.get(entry.run.id) === entry
 
     const interrupted = (entry: Held) =>
       Effect.gen(function*() {
-        if (held.get(entry.run.id) !== entry || entry.done) return
-        entry.done = true
+        // Revoked, withdrawn or superseded (no outcome of this node counts), or
+        // interrupted before its handler started (it did not run: nothing to record).
+        if (!current(entry) || entry.phase !== "running") return
+        entry.phase = "done"
         const { run } = entry
         const endedAt = yield* Clock.currentTimeMillis
         // Interrupted by shutdown after the grace period: record it honestly.
@@ -140,10 +177,20 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         })
       })
 
+    // Starts the run unless it was withdrawn, revoked or superseded meanwhile:
+    // one synchronous step, so withdrawing and starting never both happen.
+    const start = (entry: Held) =>
+      Effect.sync(() => {
+        if (!current(entry) || entry.phase !== "waiting") return false
+        entry.phase = "running"
+        return true
+      })
+
     const execute = (entry: Held, ahead: boolean): Effect.Effect<void> =>
       Effect.gen(function*() {
         const { run } = entry
         if (ahead) yield* sleepUntil(run.startedAt)
+        if (!(yield* start(entry))) return
         const task = options.tasks.get(run.task)
         const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
         yield* options.publish(Event.RunStarted({ ...base, attempt: run.attempt, node: options.node, at: run.startedAt }))
@@ -176,7 +223,9 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         // others due then start before this one's bookkeeping.
         if (ahead) yield* Effect.yieldNow
         const endedAt = yield* Clock.currentTimeMillis
-        entry.done = true
+        // Revoked or superseded while it ran: its outcome is not this node's to write.
+        if (!current(entry) || entry.phase !== "running") return
+        entry.phase = "done"
         if (Exit.isSuccess(exit)) {
           yield* Queue.offer(outcomes, {
             run,
@@ -196,37 +245,73 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         }
       }).pipe(Effect.onInterrupt(() => interrupted(entry)))
 
+    // Interrupts an attempt's handler in the background: never waits for it
+    // (one that ignores interruption holds nothing up).
+    const stop = (entry: Held) =>
+      entry.fiber === undefined ? Effect.void : Effect.asVoid(Effect.forkIn(Fiber.interrupt(entry.fiber), scope))
+
+    const leaseLost = (run: Run.Claimed) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        options.publish(Event.RunLeaseLost({ jobId: run.jobId, fireTime: run.fireTime, runId: run.id, at })))
+
     // Runs start in the order they were claimed; a run claimed ahead of its due
     // instant waits for it, by the store's clock, never starting early.
-    const submit = (claimed: ReadonlyArray<Run.Claimed>) =>
+    const accept = (claimed: ReadonlyArray<Run.Claimed>, adopted: boolean) =>
       Effect.gen(function*() {
         if (claimed.length === 0) return
         const now = yield* storeNow
         for (const run of claimed) {
-          const entry: Held = { run, done: false }
+          const earlier = held.get(run.id)
+          if (earlier !== undefined) {
+            // The same attempt again, or (adopted) a run this node holds already: nothing to do.
+            if (adopted || earlier.run.token === run.token) continue
+            // Claimed anew: the store took the earlier attempt's lease. Its
+            // handler is interrupted; nothing of it is recorded.
+            earlier.phase = "done"
+            held.delete(run.id)
+            yield* stop(earlier)
+            yield* leaseLost(earlier.run)
+          }
+          const entry: Held = { run, phase: "waiting", fiber: undefined }
           held.set(run.id, entry)
           const fiber = yield* Effect.forkIn(execute(entry, run.startedAt > now), scope)
-          fibers.set(run.id, fiber)
+          entry.fiber = fiber
+          live.add(fiber)
           fiber.addObserver(() => {
-            if (fibers.get(run.id) === fiber) fibers.delete(run.id)
+            live.delete(fiber)
+            entry.fiber = undefined
           })
         }
       })
 
+    const withdraw = Effect.gen(function*() {
+      const withdrawn: Array<Held> = []
+      for (const entry of held.values()) {
+        if (entry.phase !== "waiting") continue
+        entry.phase = "done"
+        withdrawn.push(entry)
+      }
+      for (const entry of withdrawn) {
+        held.delete(entry.run.id)
+        yield* stop(entry)
+      }
+      return withdrawn.map(({ run }) => ({ id: run.id, token: run.token }))
+    })
+
+    const holding = (ids: ReadonlyArray<string>) => Effect.sync(() => new Set(ids.filter((id) => held.has(id))))
+
     const leases = Effect.sync(() => [...held.values()].map(({ run }) => ({ id: run.id, token: run.token })))
 
-    const revoke = (ids: ReadonlyArray<string>) =>
-      Effect.forEach(ids, (id) =>
+    const revoke = (lost: ReadonlyArray<Lease>) =>
+      Effect.forEach(lost, ({ id, token }) =>
         Effect.gen(function*() {
           const entry = held.get(id)
-          if (entry === undefined) return
+          if (entry === undefined || entry.run.token !== token) return
           held.delete(id)
-          // Mark it done first so the interrupt hook does not write an outcome.
-          entry.done = true
-          const fiber = fibers.get(id)
-          if (fiber !== undefined) yield* Effect.forkIn(Fiber.interrupt(fiber), scope)
-          const at = yield* Clock.currentTimeMillis
-          yield* options.publish(Event.RunLeaseLost({ jobId: entry.run.jobId, fireTime: entry.run.fireTime, runId: id, at }))
+          // Done first, so neither its end nor its interrupt hook writes an outcome.
+          entry.phase = "done"
+          yield* stop(entry)
+          yield* leaseLost(entry.run)
         }), { discard: true })
 
     const record = (batch: ReadonlyArray<Finished>) =>
@@ -267,22 +352,32 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
 
     const inFlight = Effect.sync(() => held.size)
 
-    const awaitRuns = Effect.suspend(() => Effect.forEach([...fibers.values()], Fiber.await, { discard: true }))
+    const awaitRuns = Effect.suspend(() => Effect.forEach([...live], Fiber.await, { discard: true }))
 
     const drain = (graceMs: number, marginMs = 2_000) =>
       Effect.gen(function*() {
         const done = graceMs > 0 ? yield* Effect.timeoutOption(awaitRuns, graceMs) : Option.none()
         if (Option.isNone(done)) {
-          const interrupted = yield* Bounded.within(Fiber.interruptAll([...fibers.values()]), marginMs)
+          const interrupted = yield* Bounded.within(Fiber.interruptAll([...live]), marginMs)
           if (Option.isNone(interrupted)) {
-            yield* Effect.logWarning(`${fibers.size} handlers did not end within ${marginMs} ms of their interruption; abandoned`)
+            yield* Effect.logWarning(`${live.size} handlers did not end within ${marginMs} ms of their interruption; abandoned`)
           }
         }
         const pending = [...unrecorded, ...(yield* Queue.clear(outcomes))].filter((e) => held.get(e.run.id)?.run === e.run)
         if (pending.length > 0) yield* Bounded.within(record(pending), marginMs)
       })
 
-    return { submit, leases, revoke, inFlight, recorder, drain }
+    return {
+      submit: (runs: ReadonlyArray<Run.Claimed>) => accept(runs, false),
+      adopt: (runs: ReadonlyArray<Run.Claimed>) => accept(runs, true),
+      withdraw,
+      holding,
+      leases,
+      revoke,
+      inFlight,
+      recorder,
+      drain
+    }
   })
 
 // A handler's timeout is its own failure; under retries it is wrapped once

@@ -12,8 +12,12 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as DurationInput from "./internal/durationInput.ts"
+import * as JobProblems from "./internal/jobProblems.ts"
+import * as Payload from "./internal/payload.ts"
 import type * as Task from "./Task.ts"
 import * as Trigger from "./Trigger.ts"
 
@@ -36,11 +40,15 @@ export const JobId = Schema.String.check(
 )
 
 /**
- * A task name: 1 to 200 characters, no whitespace.
+ * A task name: 1 to 200 characters, no whitespace, no control characters
+ * (`\u0000` included) and no lone UTF-16 surrogates, so the store can hold it.
  *
  * @since 0.1.0
  */
-export const TaskName = Schema.String.check(Schema.isBetweenLength(1, 200), Schema.isPattern(/^\S+$/))
+export const TaskName = Schema.String.check(
+  Schema.isBetweenLength(1, 200),
+  Schema.isPattern(/^(?:[^\s\u0000-\u001f\u007f\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])+$/)
+)
 
 /**
  * How many runs of one job may be in progress at once, cluster-wide, and what
@@ -50,7 +58,8 @@ export const TaskName = Schema.String.check(Schema.isBetweenLength(1, 200), Sche
  * @since 0.1.0
  */
 export const OverlapPolicy = Schema.Struct({
-  max: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  // The store keeps it in a 32-bit integer.
+  max: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2_147_483_647 })),
   onLimit: Schema.Literals(["skip", "wait"])
 })
 export type OverlapPolicy = typeof OverlapPolicy.Type
@@ -165,12 +174,15 @@ export interface Options<Encoded> {
   readonly paused?: boolean | undefined
 }
 
-const millis = (input: Duration.Input | undefined, fallback: number): number =>
-  input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
-
 /**
  * Declares a job of a task. The payload is typed by the task's schema
  * (its encoded form); it is checked when the scheduler registers the job.
+ *
+ * `make` never throws. What it cannot represent (a duration such as
+ * "5 minutez", a payload holding a BigInt, a cycle or 100,000 levels of
+ * nesting) becomes `NaN` in the job, and the scheduler rejects the job with
+ * a typed error naming the input (`InvalidJob`, `InvalidPayload`). The
+ * payload is copied as JSON would copy it: `undefined` properties are dropped.
  *
  * @example
  * ```ts
@@ -190,31 +202,47 @@ const millis = (input: Duration.Input | undefined, fallback: number): number =>
  *
  * @since 0.1.0
  */
-export const make = <Encoded, R>(task: Task.Task<Encoded, R>, options: Options<Encoded>): Job => ({
-  id: options.id,
-  task: task.name,
-  payload: toJson(options.payload),
-  trigger: options.trigger,
-  overlap: { ...defaults.overlap, ...options.overlap },
-  misfire: {
-    grace: millis(options.misfire?.grace, defaults.misfire.grace),
-    then: options.misfire?.then ?? defaults.misfire.then
-  },
-  retry: {
-    attempts: options.retry?.attempts ?? defaults.retry.attempts,
-    base: millis(options.retry?.base, defaults.retry.base),
-    factor: options.retry?.factor ?? defaults.retry.factor,
-    cap: millis(options.retry?.cap, defaults.retry.cap),
-    jitter: options.retry?.jitter ?? defaults.retry.jitter
-  },
-  timeout: options.timeout === undefined ? null : millis(options.timeout, 0),
-  onLost: options.onLost ?? defaults.onLost,
-  paused: options.paused ?? defaults.paused
-})
-
-// A payload's encoded form is JSON by contract; round-tripping through JSON
-// drops what JSON cannot hold (undefined, functions) the same way the store will.
-const toJson = (value: unknown): Schema.Json => JSON.parse(JSON.stringify(value ?? null))
+export const make = <Encoded, R>(task: Task.Task<Encoded, R>, options: Options<Encoded>): Job => {
+  const problems: Array<JobProblems.Problem> = []
+  const duration = (field: string, input: unknown, fallback: number, positive = false): number =>
+    input === undefined ? fallback : Result.match(DurationInput.toMillis(input, { positive }), {
+      onSuccess: (millis) => millis,
+      onFailure: (issue) => {
+        problems.push({ _tag: "Field", field, issue })
+        return Number.NaN
+      }
+    })
+  const walked = Payload.walk(options.payload ?? null, { maxBytes: Payload.maxMaxBytes, copy: true })
+  if (walked._tag === "Problem") problems.unshift({ _tag: "Payload", problem: walked.problem })
+  const job: Job = {
+    id: options.id,
+    task: task.name,
+    payload: walked._tag === "Json" ? walked.copy ?? null : Number.NaN,
+    trigger: options.trigger,
+    overlap: {
+      max: options.overlap?.max ?? defaults.overlap.max,
+      onLimit: options.overlap?.onLimit ?? defaults.overlap.onLimit
+    },
+    misfire: {
+      grace: duration("misfire.grace", options.misfire?.grace, defaults.misfire.grace),
+      then: options.misfire?.then ?? defaults.misfire.then
+    },
+    retry: {
+      attempts: options.retry?.attempts ?? defaults.retry.attempts,
+      base: duration("retry.base", options.retry?.base, defaults.retry.base),
+      factor: options.retry?.factor ?? defaults.retry.factor,
+      cap: duration("retry.cap", options.retry?.cap, defaults.retry.cap),
+      jitter: options.retry?.jitter ?? defaults.retry.jitter
+    },
+    // `null` (as a JavaScript caller may write it) means no timeout, like `undefined`.
+    timeout: options.timeout === undefined || options.timeout === null ? null : duration("timeout", options.timeout, 0, true),
+    onLost: options.onLost ?? defaults.onLost,
+    paused: options.paused ?? defaults.paused
+  }
+  const first = problems[0]
+  if (first !== undefined) JobProblems.record(job, first)
+  return job
+}
 
 /**
  * The Effect `Schedule` a retry policy describes: recurs `attempts - 1` times,

@@ -32,6 +32,12 @@ export interface StoredJob extends Job.Job {
   readonly nextFire: number | null
   readonly createdAt: number
   readonly updatedAt: number
+  /**
+   * Why a claim set this job aside (and paused it): its stored definition
+   * could not be decoded or its fires planned (see `SetAside`). Cleared by
+   * resuming or updating the job. Absent or `null` otherwise.
+   */
+  readonly setAside?: string | null | undefined
 }
 
 /**
@@ -97,6 +103,12 @@ export interface ClaimRequest {
   readonly tasks: ReadonlyArray<string>
   readonly limit: number
   readonly leaseMs: number
+  /**
+   * The fencing token of the runs this claim takes: unique per claim and per
+   * process, chosen by the caller so that it can find the claim's runs again
+   * when the answer never arrives (see `adopt`). Default: one the store picks.
+   */
+  readonly token?: string | undefined
 }
 
 /**
@@ -108,6 +120,31 @@ export interface ClaimRequest {
 export interface ClaimResult {
   readonly runs: ReadonlyArray<Run.Claimed>
   readonly settled: ReadonlyArray<Run.RunRecord>
+  /** Jobs the claim could not work on and set aside, so the claim went on with the rest. */
+  readonly setAside?: ReadonlyArray<SetAside> | undefined
+}
+
+/**
+ * A job a claim set aside instead of failing: its stored definition does not
+ * decode (`undecodable`: written by hand, or by an incompatible version) or
+ * its fires cannot be planned (`unplannable`: instants out of range). The
+ * store pauses it and keeps `detail` as `StoredJob.setAside`; the claim goes
+ * on with the other jobs. `at` is the store's clock.
+ *
+ * @example
+ * ```ts
+ * import type { JobStore } from "steadfast"
+ *
+ * const describe = (s: JobStore.SetAside) => `job ${s.jobId} set aside (${s.reason}): ${s.detail}`
+ * ```
+ *
+ * @since 0.2.0
+ */
+export interface SetAside {
+  readonly jobId: string
+  readonly reason: "undecodable" | "unplannable"
+  readonly detail: string
+  readonly at: number
 }
 
 /**
@@ -121,13 +158,17 @@ export interface Lease {
 }
 
 /**
- * Which history to list: newest fire first.
+ * Which history to list: newest fire first. `Scheduler.history` refuses,
+ * with `InvalidQuery` and without asking the store, a `jobId` that is not a
+ * valid job id, `states` that are not run states, and a `limit` that is not
+ * a whole number from 0 to 100,000.
  *
  * @since 0.1.0
  */
 export interface HistoryQuery {
   readonly jobId?: string | undefined
   readonly states?: ReadonlyArray<Run.State> | undefined
+  /** How many records at most. Default 100. */
   readonly limit?: number | undefined
 }
 
@@ -183,6 +224,26 @@ export class JobStore extends Context.Service<JobStore, {
     leases: ReadonlyArray<Lease>,
     leaseMs: number
   ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /**
+   * The runs of claims whose answer never reached this node (the connection
+   * dropped after COMMIT, or the caller stopped waiting): those still running
+   * under `node` with one of `tokens` (see `ClaimRequest.token`), their leases
+   * renewed for `leaseMs`. A node passes only tokens of its own claims that
+   * went unanswered, so it runs each of their runs once. Runs of a job
+   * removed since are not returned (their leases expire).
+   */
+  readonly adopt: (
+    node: string,
+    tokens: ReadonlyArray<string>,
+    leaseMs: number
+  ) => Effect.Effect<ReadonlyArray<Run.Claimed>, StoreError>
+  /**
+   * Hands back runs this node claimed but never started: pending again at
+   * once, claimable by any node, same attempt, never skipped by an overlap
+   * limit (they are not new fires). Fenced like `renew`: a lease this node no
+   * longer holds is left alone. Returns the ids handed back.
+   */
+  readonly release: (node: string, leases: ReadonlyArray<Lease>) => Effect.Effect<ReadonlyArray<string>, StoreError>
   /** Applies the lost-run policy to running runs whose lease expired. */
   readonly reap: Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
   readonly history: (query: HistoryQuery) => Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>

@@ -5,6 +5,10 @@
  * suite runs against both). Its clock is Effect's `Clock`, so `TestClock`
  * drives it. Every operation is one synchronous block, which is what makes it
  * atomic: JavaScript runs one block at a time, so claims cannot interleave.
+ * Like the PostgreSQL store, it writes every instant of a record from its
+ * own clock (an outcome's `endedAt` is the node's, and is not recorded), keeps
+ * manual runs in a key space of their own, and sets aside (pauses, with a
+ * note) a job whose fires cannot be planned instead of failing the claim.
  *
  * @since 0.1.0
  */
@@ -13,10 +17,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as FirePlan from "./FirePlan.ts"
 import type * as Job from "./Job.ts"
-import { JobExists, JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"
+import { planDue } from "./internal/plannedFires.ts"
+import { JobExists, JobNotFound, JobStore, type SetAside, type StoredJob } from "./JobStore.ts"
 import * as Run from "./Run.ts"
 import * as Trigger from "./Trigger.ts"
 
@@ -33,6 +39,7 @@ interface RunRow {
 const definition = (job: Job.Job) =>
   JSON.stringify([job.task, job.payload, job.trigger, job.overlap, job.misfire, job.retry, job.timeout, job.onLost])
 const definitionEquals = (a: Job.Job, b: Job.Job): boolean => definition(a) === definition(b)
+const isSetAside = (job: StoredJob): boolean => job.setAside !== undefined && job.setAside !== null
 
 /**
  * Builds an in-memory store.
@@ -58,13 +65,17 @@ export const make = Effect.gen(function*() {
   const pubsub = yield* PubSub.sliding<true>(1)
   const notify = PubSub.publish(pubsub, true)
 
+  // Manual runs have a key space of their own: one never takes a scheduled fire's key.
+  const keyOf = (jobId: string, fireTime: number, manual: boolean) => `${jobId}|${manual ? "m" : "s"}|${fireTime}`
+
   const addRun = (
     job: StoredJob,
     fire: { fireTime: number; dueAt: number; state: Run.State; note: string | null; catchUp: boolean },
     manual: boolean,
-    payload: Job.Job["payload"] | null
+    payload: Job.Job["payload"] | null,
+    at: number
   ): RunRow | undefined => {
-    const key = `${job.id}|${fire.fireTime}`
+    const key = keyOf(job.id, fire.fireTime, manual)
     if (keys.has(key)) return undefined
     keys.add(key)
     const row: RunRow = {
@@ -77,7 +88,8 @@ export const make = Effect.gen(function*() {
         attempt: 1,
         node: null,
         startedAt: null,
-        endedAt: Run.finalStates.has(fire.state) ? fire.dueAt : null,
+        // A fire settled without running ends when the store settled it.
+        endedAt: Run.finalStates.has(fire.state) ? at : null,
         error: null,
         note: fire.note,
         manual
@@ -100,7 +112,9 @@ export const make = Effect.gen(function*() {
       version,
       nextFire: triggerChanged ? FirePlan.initialFire(job.trigger, now) : previous.nextFire,
       createdAt: previous?.createdAt ?? now,
-      updatedAt: now
+      updatedAt: now,
+      // A new definition is tried afresh by the next claim.
+      setAside: null
     }
     jobs.set(job.id, stored)
     return stored
@@ -129,8 +143,9 @@ export const make = Effect.gen(function*() {
           if (existing.version !== options.version) jobs.set(job.id, { ...existing, version: options.version })
           unchanged.push(job.id)
         } else {
-          // A runtime pause outlives restarts: the declaration's `paused` applies on insert only.
-          store({ ...job, paused: existing.paused }, "code", options.version, t, existing)
+          // A runtime pause outlives restarts: the declaration's `paused` applies on insert only,
+          // and in place of a pause by which a claim set the stored job aside.
+          store({ ...job, paused: isSetAside(existing) ? job.paused : existing.paused }, "code", options.version, t, existing)
           updated.push(job.id)
         }
       }
@@ -173,12 +188,20 @@ export const make = Effect.gen(function*() {
     Effect.map(now, (t) => {
       const tasks = new Set(request.tasks)
       const settled: Array<Run.RunRecord> = []
+      const setAside: Array<SetAside> = []
       for (const job of jobs.values()) {
         if (job.paused || !tasks.has(job.task) || job.nextFire === null) continue
-        if (Trigger.dueAt(job.trigger, job.nextFire, job.id) > t) continue
-        const plan = FirePlan.plan(job, job.nextFire, t)
+        const planned = planDue(job, job.nextFire, t, 0)
+        if (Result.isFailure(planned)) {
+          const aside: SetAside = { jobId: job.id, reason: "unplannable", detail: planned.failure, at: t }
+          setAside.push(aside)
+          jobs.set(job.id, { ...job, paused: true, setAside: `${aside.reason}: ${aside.detail}`, updatedAt: t })
+          continue
+        }
+        const { plan } = planned.success
+        if (plan === null) continue
         for (const fire of plan.fires) {
-          const row = addRun(job, fire, false, null)
+          const row = addRun(job, fire, false, null, t)
           if (row !== undefined && fire.state !== "pending") settled.push(row.record)
         }
         jobs.set(job.id, { ...job, nextFire: plan.nextFire })
@@ -200,7 +223,9 @@ export const make = Effect.gen(function*() {
         if (active >= job.overlap.max) {
           // Skip means "this fire found the job running": a run that started only
           // after the fire came due (a backlog after an outage or a pause) makes it wait.
-          const foundRunning = first <= row.record.dueAt
+          // (A run started in the very millisecond the fire came due was started by
+          // the claim that found the fire due, with nothing running: it waits too.)
+          const foundRunning = first < row.record.dueAt
           if (job.overlap.onLimit === "skip" && foundRunning && !row.catchUp && !row.record.manual) {
             row.record = {
               ...row.record,
@@ -213,7 +238,7 @@ export const make = Effect.gen(function*() {
           continue
         }
         running.set(job.id, active + 1)
-        row.token = `${request.node}:${++sequence}`
+        row.token = request.token ?? `${request.node}:${++sequence}`
         row.leaseUntil = t + request.leaseMs
         row.record = { ...row.record, state: "running", node: request.node, startedAt: t }
         claimed.push({
@@ -230,7 +255,7 @@ export const make = Effect.gen(function*() {
           startedAt: t
         })
       }
-      return { runs: claimed, settled }
+      return { runs: claimed, settled, setAside }
     })
 
   const nextWake: JobStore["Service"]["nextWake"] = (taskList) =>
@@ -253,18 +278,23 @@ export const make = Effect.gen(function*() {
 
   const finish: JobStore["Service"]["finish"] = (outcomes) =>
     Effect.flatMap(
-      Effect.sync(() =>
+      Effect.map(now, (t) =>
         outcomes.map((outcome) => {
           const row = runs.get(outcome.id)
           if (row === undefined || row.token !== outcome.token) return false
-          // The same outcome again (a retry after a lost reply) is accepted, changing nothing.
-          if (row.record.state === outcome.state && row.record.endedAt === outcome.endedAt) return true
+          // The same outcome again (a retry after a lost reply) is accepted, changing nothing:
+          // a token ends one run once, so the same state, attempt and error under it are that outcome.
+          if (
+            row.record.state === outcome.state && row.record.attempt === outcome.attempt &&
+            row.record.error === outcome.error
+          ) return true
           if (row.record.state !== "running") return false
           row.record = {
             ...row.record,
             state: outcome.state,
             attempt: outcome.attempt,
-            endedAt: outcome.endedAt,
+            // The store's clock, never the node's (`outcome.endedAt`), and never before the start.
+            endedAt: Math.max(t, row.record.startedAt ?? t),
             error: outcome.error
           }
           return true
@@ -289,6 +319,54 @@ export const make = Effect.gen(function*() {
       }
       return lost
     })
+
+  const adopt: JobStore["Service"]["adopt"] = (node, tokens, leaseMs) =>
+    Effect.map(now, (t) => {
+      const wanted = new Set(tokens)
+      const adopted: Array<Run.Claimed> = []
+      for (const row of runs.values()) {
+        if (row.record.state !== "running" || row.record.node !== node || !wanted.has(row.token)) continue
+        const job = jobs.get(row.record.jobId)
+        if (job === undefined) continue
+        row.leaseUntil = t + leaseMs
+        adopted.push({
+          id: row.record.id,
+          jobId: job.id,
+          fireTime: row.record.fireTime,
+          dueAt: row.record.dueAt,
+          attempt: row.record.attempt,
+          token: row.token,
+          task: job.task,
+          payload: row.payload ?? job.payload,
+          retry: job.retry,
+          timeout: job.timeout,
+          startedAt: row.record.startedAt ?? t
+        })
+      }
+      return adopted.sort((a, b) => a.dueAt - b.dueAt || a.fireTime - b.fireTime || Number(a.id) - Number(b.id))
+    })
+
+  const release: JobStore["Service"]["release"] = (node, leases) =>
+    Effect.flatMap(
+      Effect.sync(() => {
+        const released: Array<string> = []
+        for (const lease of leases) {
+          const row = runs.get(lease.id)
+          if (
+            row === undefined || row.record.state !== "running" || row.token !== lease.token ||
+            row.record.node !== node
+          ) continue
+          row.token = ""
+          row.leaseUntil = 0
+          // Not a new fire: an overlap limit must not skip it.
+          row.catchUp = true
+          row.record = { ...row.record, state: "pending", node: null, startedAt: null }
+          released.push(lease.id)
+        }
+        return released
+      }),
+      (released) => released.length > 0 ? Effect.as(notify, released) : Effect.succeed(released)
+    )
 
   const reap: JobStore["Service"]["reap"] = Effect.flatMap(now, (t) => {
     const reaped: Array<Run.RunRecord> = []
@@ -371,7 +449,9 @@ export const make = Effect.gen(function*() {
       ),
     update: (job) =>
       mutateJob(job.id, (existing, t) => store(job, existing.source, existing.version, t, existing)),
-    setPaused: (id, paused) => mutateJob(id, (job, t) => ({ ...job, paused, updatedAt: t })),
+    // Resuming a job that a claim set aside lets the next claim try it again.
+    setPaused: (id, paused) =>
+      mutateJob(id, (job, t) => ({ ...job, paused, updatedAt: t, setAside: paused ? job.setAside ?? null : null })),
     remove: (id) => Effect.flatMap(now, (t) => Effect.as(notify, removeNow(id, t))),
     get: (id) => Effect.sync(() => Option.fromUndefinedOr(jobs.get(id))),
     list: Effect.sync(() => [...jobs.values()].sort((a, b) => a.id.localeCompare(b.id))),
@@ -380,12 +460,13 @@ export const make = Effect.gen(function*() {
         const job = jobs.get(id)
         if (job === undefined) return Effect.fail(new JobNotFound({ id }))
         let fireTime = t
-        while (keys.has(`${id}|${fireTime}`)) fireTime++
+        while (keys.has(keyOf(id, fireTime, true))) fireTime++
         const row = addRun(
           job,
           { fireTime, dueAt: t, state: "pending", note: "triggered manually", catchUp: true },
           true,
-          payload ?? null
+          payload ?? null,
+          t
         )
         // `fireTime` was chosen free of any existing key, so the run was added.
         return row === undefined ? Effect.die(new Error("manual fire collided")) : Effect.as(notify, row.record)
@@ -394,6 +475,8 @@ export const make = Effect.gen(function*() {
     nextWake,
     finish,
     renew,
+    adopt,
+    release,
     reap,
     history,
     prune,

@@ -44,16 +44,19 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as SqlError from "effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as FirePlan from "./FirePlan.ts"
+import * as DurationInput from "./internal/durationInput.ts"
 import * as Claimer from "./internal/pg/claimer.ts"
 import * as Jobs from "./internal/pg/jobs.ts"
 import * as Deadline from "./internal/pg/deadline.ts"
+import * as HandBack from "./internal/pg/handback.ts"
 import * as Listener from "./internal/pg/listener.ts"
 import { migrate } from "./internal/pg/migrations.ts"
 import { register as registerJobs } from "./internal/pg/register.ts"
-import { dueOf, toRecord, toStoredJob, toValues } from "./internal/pg/rows.ts"
+import { dueOf, toRecord, toStoredJob, toValues, unreadable } from "./internal/pg/rows.ts"
 import * as Runs from "./internal/pg/runs.ts"
 import * as Startup from "./internal/pg/startup.ts"
 import * as Tables from "./internal/pg/Tables.ts"
@@ -187,19 +190,20 @@ const guard = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>): Effe
  */
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const sql = yield* PgClient.PgClient
-  const problem = Tables.invalid(options)
+  const problem = Tables.invalid(options) ?? unreadable(sql.config.maxMessageSize)
   if (problem !== undefined) {
     return yield* new StoreError({ operation: "make", reason: "InvalidOptions", retryable: false, cause: new Error(problem) })
   }
-  const aheadMs = options.claimAhead === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.claimAhead))
-  if (!Number.isFinite(aheadMs) || aheadMs < 0) {
+  const ahead = options.claimAhead === undefined ? Result.succeed(0) : DurationInput.toMillis(options.claimAhead, { positive: false })
+  if (Result.isFailure(ahead)) {
     return yield* new StoreError({
       operation: "make",
       reason: "InvalidOptions",
       retryable: false,
-      cause: new Error(`invalid claimAhead ${String(options.claimAhead)} (a finite, non-negative duration)`)
+      cause: new Error(`invalid claimAhead: ${ahead.failure}`)
     })
   }
+  const aheadMs = ahead.success
   const t = Tables.make(sql, options)
   const limits = Deadline.resolveLimits(options, sql.config)
   if (typeof limits === "string") {
@@ -337,8 +341,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         token: outcome.token,
         state: outcome.state,
         attempt: outcome.attempt,
-        error: outcome.error,
-        ended_at: outcome.endedAt
+        error: outcome.error
       })
     })
     if (input.length === 0) return outcomes.map(() => false)
@@ -352,6 +355,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       ? new Set<string>()
       : new Set((yield* call("renew", Runs.renew(sql, t, node, valid, leaseMs))).map((row) => row.id))
     return leases.filter((lease) => !renewed.has(lease.id)).map((lease) => lease.id)
+  })
+
+  const adopt = Effect.fn("PgJobStore.adopt")(function*(node: string, tokens: ReadonlyArray<string>, leaseMs: number) {
+    if (tokens.length === 0) return []
+    const rows = yield* call("adopt", HandBack.adopt(sql, t, node, tokens, leaseMs))
+    return rows.flatMap((row) => HandBack.toClaimed(row) ?? [])
+  })
+
+  const release = Effect.fn("PgJobStore.release")(function*(node: string, leases: ReadonlyArray<{ readonly id: string; readonly token: string }>) {
+    const valid = leases.filter((lease) => runId.test(lease.id))
+    if (valid.length === 0) return []
+    return (yield* call("release", HandBack.release(sql, t, node, valid))).map((row) => row.id)
   })
 
   const reap = call("reap", Effect.map(Runs.reap(sql, t, 10_000), (rows) => rows.map(toRecord))).pipe(
@@ -409,6 +424,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     nextWake,
     finish,
     renew,
+    adopt,
+    release,
     reap,
     history,
     prune,

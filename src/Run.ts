@@ -1,5 +1,7 @@
 /**
- * A run is one fire of a job: `(jobId, fireTime)` is its unique key.
+ * A run is one fire of a job: `(jobId, fireTime)` is its unique key among
+ * the fires of its trigger, and manual runs (`Scheduler.trigger`) have a key
+ * space of their own, so a manual run never takes a scheduled fire's key.
  *
  * Every fire leaves a record, including the ones that did not run (skipped for
  * overlap, missed, coalesced into another), so "did the 03:00 run happen, and
@@ -56,7 +58,13 @@ export const RunRecord = Schema.Struct({
   state: State,
   attempt: Schema.Int,
   node: Schema.NullOr(Schema.String),
+  /**
+   * When it started, by the store's clock (the database's for PostgreSQL),
+   * like every instant of a record: never a node's, so a node whose clock is
+   * wrong cannot make a duration negative or age a record early.
+   */
   startedAt: Schema.NullOr(Schema.Number),
+  /** When it ended (when the store recorded its outcome), by the store's clock; never before `startedAt`. */
   endedAt: Schema.NullOr(Schema.Number),
   error: Schema.NullOr(Schema.String),
   /** Why it ended as it did when that is not obvious ("coalesced into 1700000000000", "overlap limit 1"). */
@@ -98,5 +106,9 @@ export interface Outcome {
   readonly state: "succeeded" | "failed" | "timed-out"
   readonly attempt: number
   readonly error: string | null
+  /**
+   * When the handler ended, by the finishing node's clock: for its events.
+   * Stores record the end by their own clock instead (see `RunRecord.endedAt`).
+   */
   readonly endedAt: number
 }

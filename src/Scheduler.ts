@@ -41,8 +41,12 @@ import * as os from "node:os"
 import { Event } from "./Event.ts"
 import * as Executor from "./Executor.ts"
 import * as Job from "./Job.ts"
-import { JobStore } from "./JobStore.ts"
+import { JobNotFound, JobStore } from "./JobStore.ts"
 import type * as JobStoreNs from "./JobStore.ts"
+import * as HistoryQuery from "./internal/historyQuery.ts"
+import { InvalidJob, invalidPayload, type JobRejected, UnknownTask, validateJob, withJob } from "./internal/jobValidation.ts"
+import * as Payload from "./internal/payload.ts"
+import * as SchedulerOptions from "./internal/schedulerOptions.ts"
 import type * as Run from "./Run.ts"
 import * as Bounded from "./runtime/Bounded.ts"
 import * as Dispatcher from "./runtime/Dispatcher.ts"
@@ -61,36 +65,34 @@ import { StoreError } from "./StoreError.ts"
 import * as StoreRetry from "./StoreRetry.ts"
 import * as Supervisor from "./Supervisor.ts"
 import type * as Task from "./Task.ts"
-import * as Trigger from "./Trigger.ts"
 
-/**
- * A job failed its schema (bad id, negative timeout, ...).
- *
- * @since 0.1.0
- */
-export class InvalidJob extends Schema.TaggedError<InvalidJob>()("InvalidJob", {
-  id: Schema.String,
-  issue: Schema.String
-}) {
-  override get message(): string {
-    return `job ${JSON.stringify(this.id.slice(0, 100))} is invalid: ${this.issue}`
-  }
-}
-
-/**
- * A job names a task this process does not have.
- *
- * @since 0.1.0
- */
-export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", {
-  jobId: Schema.String,
-  task: Schema.String,
-  known: Schema.Array(Schema.String)
-}) {
-  override get message(): string {
-    return `job ${this.jobId} names task ${this.task}, which this process does not register (known: ${this.known.join(", ")})`
-  }
-}
+export {
+  /**
+   * A job failed its schema (bad id, negative timeout, a duration that does not decode, ...).
+   *
+   * @since 0.1.0
+   */
+  InvalidJob,
+  /**
+   * Every way a job definition can be rejected.
+   *
+   * @since 0.1.0
+   */
+  type JobRejected,
+  /**
+   * A job names a task this process does not have.
+   *
+   * @since 0.1.0
+   */
+  UnknownTask,
+  /**
+   * Checks a job against its schema, its trigger, this process's tasks and
+   * what the store can hold (never throws, never dies).
+   *
+   * @since 0.1.0
+   */
+  validateJob
+} from "./internal/jobValidation.ts"
 
 export {
   /**
@@ -101,12 +103,29 @@ export {
   NotReady
 } from "./runtime/Readiness.ts"
 
-/**
- * Every way a job definition can be rejected.
- *
- * @since 0.1.0
- */
-export type JobRejected = InvalidJob | UnknownTask | Task.InvalidPayload | Trigger.InvalidTrigger
+export {
+  /**
+   * A history query that cannot be answered: see `maxHistoryLimit`.
+   *
+   * @since 0.2.0
+   */
+  InvalidQuery,
+  /**
+   * The most records one `history` call returns: 100,000.
+   *
+   * @since 0.2.0
+   */
+  maxHistoryLimit
+} from "./internal/historyQuery.ts"
+
+export {
+  /**
+   * Scheduler options that cannot work, naming the option.
+   *
+   * @since 0.2.0
+   */
+  InvalidOptions
+} from "./internal/schedulerOptions.ts"
 
 /**
  * How a scheduler instance runs. Durations accept `Duration.Input`.
@@ -127,6 +146,12 @@ export interface Options<R> {
   readonly batchSize?: number | undefined
   /** Most runs in progress at once in this process. Default 10,000. */
   readonly maxInFlight?: number | undefined
+  /**
+   * Largest payload, in bytes of its UTF-8 JSON encoding, that `add`,
+   * `update`, `trigger` and declared jobs may carry: a larger one is an
+   * `InvalidPayload` (`too-large`). Default 1 MiB, at most 8 MiB.
+   */
+  readonly maxPayloadBytes?: number | undefined
   /**
    * Longest sleep of the dispatcher when nothing is due sooner and nothing
    * wakes it: then it asks the store when something will be due (one
@@ -175,6 +200,11 @@ export class Scheduler extends Context.Service<Scheduler, {
   readonly node: string
   readonly add: (job: Job.Job) => Effect.Effect<JobStoreNs.StoredJob, JobRejected | JobStoreNs.JobExists | StoreError>
   readonly update: (job: Job.Job) => Effect.Effect<JobStoreNs.StoredJob, JobRejected | JobStoreNs.JobNotFound | StoreError>
+  /**
+   * An id that is not a valid job id (`Job.JobId`) names no job: `pause`,
+   * `resume` and `trigger` fail with `JobNotFound`, `remove` returns false,
+   * `get` none and `history` fails with `InvalidQuery`, without asking the store.
+   */
   readonly pause: (id: string) => Effect.Effect<JobStoreNs.StoredJob, JobStoreNs.JobNotFound | StoreError>
   readonly resume: (id: string) => Effect.Effect<JobStoreNs.StoredJob, JobStoreNs.JobNotFound | StoreError>
   /** Runs the job now (with another payload if given), besides its schedule. */
@@ -185,7 +215,9 @@ export class Scheduler extends Context.Service<Scheduler, {
   readonly remove: (id: string) => Effect.Effect<boolean, StoreError>
   readonly get: (id: string) => Effect.Effect<Option.Option<JobStoreNs.StoredJob>, StoreError>
   readonly list: Effect.Effect<ReadonlyArray<JobStoreNs.StoredJob>, StoreError>
-  readonly history: (query: JobStoreNs.HistoryQuery) => Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
+  readonly history: (
+    query: JobStoreNs.HistoryQuery
+  ) => Effect.Effect<ReadonlyArray<Run.RunRecord>, HistoryQuery.InvalidQuery | StoreError>
   /** Every event from now on. What happened before is in `health` (`ready`, `registration`). */
   readonly events: Stream.Stream<Event>
   readonly health: Effect.Effect<Supervisor.Health>
@@ -212,7 +244,7 @@ export class Scheduler extends Context.Service<Scheduler, {
    * )
    * ```
    */
-  readonly awaitReady: (timeout?: Duration.Input) => Effect.Effect<void, Readiness.NotReady>
+  readonly awaitReady: (timeout?: Duration.Input) => Effect.Effect<void, Readiness.NotReady | SchedulerOptions.InvalidOptions>
 }>()("steadfast/Scheduler") {}
 
 const millis = (input: Duration.Input | undefined, fallback: number) =>
@@ -220,40 +252,13 @@ const millis = (input: Duration.Input | undefined, fallback: number) =>
 
 const defaultNode = () => `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
 
-/**
- * Checks a job against its schema, its trigger and this process's tasks.
- * A well-formed job is checked in place and returned as it is (declaring
- * 100,000 jobs does not copy them); each distinct trigger is checked once.
- *
- * @since 0.1.0
- */
-export const validateJob = <R>(tasks: ReadonlyMap<string, Task.Any<R>>) => {
-  const isJob = Schema.is(Job.Job)
-  const decode = Schema.decodeUnknownEffect(Schema.toType(Job.Job))
-  const validTriggers = new Set<string>()
-  return Effect.fnUntraced(function*(job: Job.Job): Effect.fn.Return<Job.Job, JobRejected> {
-    const id = String(job.id)
-    // Decoding says what is wrong with a job that is not well-formed.
-    const valid = isJob(job)
-      ? job
-      : yield* decode(job).pipe(Effect.mapError((error) => new InvalidJob({ id, issue: error.message })))
-    const trigger = JSON.stringify(valid.trigger)
-    if (!validTriggers.has(trigger)) {
-      yield* Trigger.validate(valid.trigger)
-      if (validTriggers.size < 10_000) validTriggers.add(trigger)
-    }
-    const task = tasks.get(valid.task)
-    if (task === undefined) {
-      return yield* new UnknownTask({ jobId: valid.id, task: valid.task, known: [...tasks.keys()] })
-    }
-    yield* task.validate(valid.payload)
-    return valid
-  })
-}
+const isJobId = Schema.is(Job.JobId)
+const notFound = (id: unknown) => new JobNotFound({ id: typeof id === "string" ? id : `(${typeof id})` })
 
 /**
  * The scheduler as a Layer over a `JobStore` and the handlers' requirements.
- * Fails to build, changing nothing, when a declared job is invalid.
+ * Fails to build, changing nothing, when an option is invalid
+ * (`InvalidOptions`) or a declared job is (`JobRejected`, naming the job).
  *
  * @example
  * ```ts
@@ -270,12 +275,15 @@ export const validateJob = <R>(tasks: ReadonlyMap<string, Task.Any<R>>) => {
  *
  * @since 0.1.0
  */
-export const layer = <R>(options: Options<R>): Layer.Layer<Scheduler, JobRejected, JobStore | R> =>
+export const layer = <R>(
+  options: Options<R>
+): Layer.Layer<Scheduler, JobRejected | SchedulerOptions.InvalidOptions, JobStore | R> =>
   Layer.effect(Scheduler, make(options))
 
 // Shutdown waits at most this long for each of its steps beyond the grace
-// period (stop the dispatcher, interrupt handlers, write outcomes, stop the
-// loops, close the executor): closing the scope ends within `shutdownGrace`
+// period (stop the dispatcher, hand back what was claimed and not started,
+// interrupt handlers, write outcomes, hand back again, stop the loops, close
+// the executor; one step spare): closing the scope ends within `shutdownGrace`
 // plus `shutdownMarginMs`, whatever the database or a handler does.
 const stepMarginMs = 1_000
 
@@ -285,15 +293,19 @@ const stepMarginMs = 1_000
  *
  * @since 0.2.0
  */
-export const shutdownMarginMs = 6 * stepMarginMs
+export const shutdownMarginMs = 8 * stepMarginMs
 
 const make = <R>(options: Options<R>) => Effect.gen(function*() {
+  // Before anything starts: a bad option fails the build, naming the option.
+  const invalid = SchedulerOptions.problem(options)
+  if (invalid !== undefined) return yield* invalid
   const store = yield* JobStore
   const context = yield* Effect.context<R>()
   const node = options.node ?? defaultNode()
   const tasks = new Map<string, Task.Any<R>>(options.tasks.map((task) => [task.name, task]))
   const taskNames = [...tasks.keys()]
-  const validate = validateJob(tasks)
+  const maxPayloadBytes = options.maxPayloadBytes ?? Payload.defaultMaxBytes
+  const validate = validateJob(tasks, { maxPayloadBytes })
   const declared = yield* Effect.forEach(options.jobs ?? [], validate)
   const ids = new Set<string>()
   for (const job of declared) {
@@ -394,7 +406,12 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       yield* Bounded.within(Fiber.interrupt(dispatcherFiber), stepMarginMs)
+      // Runs claimed but not started go back to pending at once, for another
+      // node to run now rather than after their lease; after the grace
+      // period, again, for an unanswered claim whose COMMIT landed late.
+      yield* Bounded.within(dispatcher.handBack, stepMarginMs)
       yield* executor.drain(graceMs, stepMarginMs)
+      yield* Bounded.within(dispatcher.handBack, stepMarginMs)
       const closed = yield* Bounded.close(loopScope, stepMarginMs)
       if (!closed) yield* Effect.logWarning(`some loops did not stop within ${stepMarginMs} ms; abandoned`)
     })
@@ -407,26 +424,33 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     node,
     add: (job) => Effect.flatMap(validate(job), (valid) => dynamic("add", store.add(valid))),
     update: (job) => Effect.flatMap(validate(job), (valid) => dynamic("update", store.update(valid))),
-    pause: (id) => dynamic("pause", store.setPaused(id, true)),
-    resume: (id) => dynamic("resume", store.setPaused(id, false)),
+    // An id that is not a valid job id names no job: answered without the
+    // store, which could not even hold it (a NUL character is 22021).
+    pause: (id) => isJobId(id) ? dynamic("pause", store.setPaused(id, true)) : Effect.fail(notFound(id)),
+    resume: (id) => isJobId(id) ? dynamic("resume", store.setPaused(id, false)) : Effect.fail(notFound(id)),
     trigger: (id, payload) =>
       Effect.gen(function*() {
+        if (!isJobId(id)) return yield* notFound(id)
         if (payload !== undefined) {
           const job = yield* guard("get", store.get(id))
-          if (Option.isSome(job)) {
-            const task = tasks.get(job.value.task)
-            if (task === undefined) {
-              return yield* new UnknownTask({ jobId: id, task: job.value.task, known: taskNames })
-            }
-            yield* task.validate(payload)
+          if (Option.isNone(job)) return yield* notFound(id)
+          const task = tasks.get(job.value.task)
+          if (task === undefined) {
+            return yield* new UnknownTask({ jobId: id, task: job.value.task, known: taskNames })
           }
+          const problem = Payload.check(payload, maxPayloadBytes)
+          if (problem !== undefined) return yield* invalidPayload(id, task.name, problem)
+          yield* task.validate(payload).pipe(Effect.mapError((error) => withJob(error, id)))
         }
         return yield* dynamic("trigger", store.triggerNow(id, payload))
       }),
-    remove: (id) => dynamic("remove", store.remove(id)),
-    get: (id) => guard("get", store.get(id)),
+    remove: (id) => isJobId(id) ? dynamic("remove", store.remove(id)) : Effect.succeed(false),
+    get: (id) => isJobId(id) ? guard("get", store.get(id)) : Effect.succeedNone,
     list: guard("list", store.list),
-    history: (query) => guard("history", store.history(query)),
+    history: (query) => {
+      const problem = HistoryQuery.problem(query)
+      return problem === undefined ? guard("history", store.history(query)) : Effect.fail(problem)
+    },
     events: Stream.fromPubSub(events),
     health: supervisor.health,
     awaitReady: readiness.await

@@ -329,6 +329,8 @@ export const retrying = (
     nextWake: (tasks) => retry(store.nextWake(tasks)),
     finish: (outcomes) => retry(store.finish(outcomes)),
     renew: (node, leases, leaseMs) => retry(store.renew(node, leases, leaseMs)),
+    adopt: (node, tokens, leaseMs) => retry(store.adopt(node, tokens, leaseMs)),
+    release: (node, leases) => retry(store.release(node, leases)),
     reap: retry(store.reap),
     history: (query) => retry(store.history(query)),
     prune: (retention) => retry(store.prune(retention)),

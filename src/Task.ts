@@ -11,6 +11,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as Payload from "./internal/payload.ts"
 
 /**
  * What a handler knows about the run it executes.
@@ -28,17 +30,79 @@ export interface RunContext {
 }
 
 /**
- * A payload did not match its task's schema.
+ * Why a payload was refused (see {@link InvalidPayload}).
+ *
+ * @since 0.2.0
+ */
+export const InvalidPayloadReason = Schema.Literals([
+  "schema",
+  "not-json",
+  "nul-character",
+  "lone-surrogate",
+  "too-deep",
+  "too-large"
+])
+
+/**
+ * Why a payload was refused: `schema`, it does not match its task's schema.
+ * `not-json`, `nul-character`, `lone-surrogate`, `too-deep` or `too-large`,
+ * the store could not hold it.
+ *
+ * @since 0.2.0
+ */
+export type InvalidPayloadReason = typeof InvalidPayloadReason.Type
+
+/**
+ * A payload was refused, before anything was stored. `jobId` names the job
+ * (when the payload belongs to one), `path` says where: `$`
+ * is the payload itself, `$.items[2].name` a value inside it. `reason` says
+ * why:
+ * - `schema`: it does not match its task's payload schema;
+ * - `not-json`: a value JSON cannot carry (a BigInt, a function, a symbol,
+ *   `undefined` in an array, `NaN`, `Infinity`, a cycle, a `Date` or other
+ *   non-plain object);
+ * - `nul-character`: a string or key holds `\u0000`, which PostgreSQL cannot store;
+ * - `lone-surrogate`: a string or key holds half of a UTF-16 surrogate pair
+ *   (not valid Unicode; PostgreSQL's `jsonb` refuses it);
+ * - `too-deep`: arrays and objects nest deeper than 100 levels;
+ * - `too-large`: its JSON encoding is larger than the scheduler's
+ *   `maxPayloadBytes` (default 1 MiB).
+ *
+ * @example
+ * ```ts
+ * import { Task } from "steadfast"
+ *
+ * const error = new Task.InvalidPayload({
+ *   task: "syncDevice",
+ *   reason: "nul-character",
+ *   path: "$.deviceId",
+ *   issue: "contains a NUL character"
+ * })
+ * error.message // payload for task syncDevice is invalid at $.deviceId: contains a NUL character
+ * ```
  *
  * @since 0.1.0
  */
 export class InvalidPayload extends Schema.TaggedError<InvalidPayload>()("InvalidPayload", {
   task: Schema.String,
+  /** The job whose payload it is, when there is one (not for `Task.validate` alone). */
+  jobId: Schema.optionalKey(Schema.String),
+  reason: InvalidPayloadReason,
+  path: Schema.String,
   issue: Schema.String
 }) {
   override get message(): string {
-    return `payload for task ${this.task} is invalid: ${this.issue}`
+    const job = this.jobId === undefined ? "" : ` of job ${JSON.stringify(this.jobId.slice(0, 100))}`
+    return `payload${job} for task ${this.task} is invalid at ${this.path}: ${this.issue}`
   }
+}
+
+const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+// Where the first schema issue is, as an `InvalidPayload` path.
+const schemaPath = (issue: SchemaIssue.Issue): string => {
+  const first = standardIssues(issue).issues[0]
+  return Payload.pathOf((first?.path ?? []).map((segment) => typeof segment === "object" ? segment.key : segment))
 }
 
 const TypeId = "~steadfast/Task" as const
@@ -90,7 +154,9 @@ export const make = <A, I, E, R>(
   const decode = Schema.decodeUnknownEffect(payload)
   const decodePayload = (encoded: unknown) =>
     decode(encoded).pipe(
-      Effect.mapError((error) => new InvalidPayload({ task: name, issue: error.message }))
+      Effect.mapError((error) =>
+        new InvalidPayload({ task: name, reason: "schema", path: schemaPath(error.issue), issue: error.message })
+      )
     )
   return {
     [TypeId]: { _Encoded: (_) => _ },

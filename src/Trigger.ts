@@ -21,10 +21,12 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as DurationInput from "./internal/durationInput.ts"
 import type * as CronSearch from "./internal/triggerCron.ts"
 import * as Schedule from "./internal/triggerSchedule.ts"
 
@@ -127,13 +129,14 @@ export type DstOverlap = CronSearch.DstOverlap
 
 type Instant = Date | number
 
-const millisOf = (instant: Instant): number => typeof instant === "number" ? instant : instant.getTime()
+// Anything but a `Date` or a number (a string, a BigInt, null from a
+// JavaScript caller) becomes NaN, which `validate` reports as InvalidInstant.
+const millisOf = (instant: Instant): number =>
+  instant instanceof Date ? instant.getTime() : typeof instant === "number" ? instant : Number.NaN
 
-// Numbers are milliseconds as given; invalid durations become NaN, which `validate` reports.
+// Numbers are milliseconds as given; what is not a duration becomes NaN, which `validate` reports.
 const durationOf = (input: Duration.Input): number =>
-  typeof input === "number"
-    ? input
-    : Option.match(Duration.fromInput(input), { onNone: () => Number.NaN, onSome: Duration.toMillis })
+  typeof input === "number" ? input : DurationInput.decodeMillis(input) ?? Number.NaN
 
 const windowOf = (options?: { readonly start?: Instant; readonly end?: Instant }) => ({
   ...(options?.start === undefined ? {} : { start: millisOf(options.start) }),
@@ -332,6 +335,27 @@ export class InvalidJitter extends Schema.TaggedError<InvalidJitter>()("InvalidJ
 }
 
 /**
+ * A value that is not a trigger at all, as a JavaScript caller may pass: an
+ * unknown `_tag`, or a field of the wrong type (a cron expression that is not
+ * a string, an instant that is a BigInt).
+ *
+ * @example
+ * ```ts
+ * import { Trigger } from "steadfast"
+ * new Trigger.MalformedTrigger({ issue: "expression: Expected string, got 5" }).message
+ * ```
+ *
+ * @since 0.2.0
+ */
+export class MalformedTrigger extends Schema.TaggedError<MalformedTrigger>()("MalformedTrigger", {
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `not a trigger: ${this.issue}`
+  }
+}
+
+/**
  * Why a trigger is invalid: each reason is its own tagged error.
  *
  * @since 0.1.0
@@ -342,14 +366,16 @@ export const InvalidTriggerReason = Schema.Union([
   InvalidInterval,
   InvalidWindow,
   InvalidInstant,
-  InvalidJitter
+  InvalidJitter,
+  MalformedTrigger
 ])
 
 /** Why a trigger is invalid. @since 0.1.0 */
 export type InvalidTriggerReason = typeof InvalidTriggerReason.Type
 
 /**
- * A trigger that cannot fire as described; `reason` says what and where.
+ * A trigger that cannot fire as described; `reason` says what and where,
+ * `jobId` whose trigger it is (set when the scheduler validates a job).
  *
  * @example
  * ```ts
@@ -364,14 +390,20 @@ export type InvalidTriggerReason = typeof InvalidTriggerReason.Type
  * @since 0.1.0
  */
 export class InvalidTrigger extends Schema.TaggedError<InvalidTrigger>()("InvalidTrigger", {
-  reason: InvalidTriggerReason
+  reason: InvalidTriggerReason,
+  jobId: Schema.optionalKey(Schema.String)
 }) {
   override readonly cause = this.reason
 
   override get message(): string {
-    return `invalid trigger: ${this.reason.message}`
+    const job = this.jobId === undefined ? "" : ` of job ${JSON.stringify(this.jobId.slice(0, 100))}`
+    return `invalid trigger${job}: ${this.reason.message}`
   }
 }
+
+// `validate` checks the shape first, so that every reason it builds has fields of the right types.
+const isTrigger = Schema.is(Trigger)
+const decodeShape = Schema.decodeUnknownResult(Schema.toType(Trigger))
 
 const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
   switch (problem._tag) {
@@ -387,6 +419,8 @@ const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
       return new InvalidInstant(problem)
     case "InvalidJitter":
       return new InvalidJitter(problem)
+    case "MalformedTrigger":
+      return new MalformedTrigger(problem)
   }
 }
 
@@ -410,6 +444,10 @@ const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
  * @since 0.1.0
  */
 export const validate = Effect.fn("Trigger.validate")(function*(trigger: Trigger) {
+  if (!isTrigger(trigger)) {
+    const issue = Result.match(decodeShape(trigger), { onFailure: (error) => error.message, onSuccess: () => "not a trigger" })
+    return yield* new InvalidTrigger({ reason: new MalformedTrigger({ issue }) })
+  }
   const problem = Schedule.problem(trigger)
   if (problem !== undefined) return yield* new InvalidTrigger({ reason: reasonOf(problem) })
   return trigger

@@ -42,6 +42,13 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
   const test = (title: string, body: Effect.Effect<void, unknown, JobStore>) =>
     (options.live === true ? it.live : it.effect)(title, () => Effect.provide(body, layer), 30_000)
 
+  // Lets store time pass until the store's clock reads `instant`: a condition
+  // checked on the store, not a guessed duration (the test's timeout bounds it).
+  const reach = (store: JobStore["Service"], instant: number) =>
+    Effect.gen(function*() {
+      for (let now = yield* store.now; now < instant; now = yield* store.now) yield* options.elapse(instant - now)
+    })
+
   describe(`JobStore contract: ${name}`, () => {
     test(
       "register is idempotent: registering the same jobs twice is not an error and stores each once",
@@ -226,6 +233,7 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         const task = unique("task")
         const id = unique("job")
         const now = yield* store.now
+        const claim = store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
         yield* store.add(
           Job.make(taskNamed(task), {
             id,
@@ -235,15 +243,29 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
             misfire: { grace: 600_000 }
           })
         )
-        // Three fires came due while nothing ran (the scheduler was down).
-        yield* options.elapse(350)
-        const first = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        // Three fires or more came due while nothing ran (the scheduler was down).
+        yield* reach(store, now + 300)
+        const first = yield* claim
         assert.strictEqual(first.runs.length, 1)
         assert.deepStrictEqual(first.settled, [])
-        assert.strictEqual((yield* store.history({ jobId: id, states: ["pending"] })).length, 2)
+        // The backlog waits: every other fire due by the claim is pending, none skipped.
+        const backlog = yield* store.history({ jobId: id, states: ["pending"] })
+        assert.isAtLeast(backlog.length, 2)
+        const recorded = yield* store.history({ jobId: id })
+        assert.strictEqual(recorded.length, backlog.length + 1)
+        // A fire that comes due while that run is in progress found it running: skipped.
+        const lastFire = Math.max(...recorded.map((r) => r.fireTime))
+        yield* reach(store, lastFire + 100)
+        const second = yield* claim
+        assert.deepStrictEqual(second.runs, [])
+        assert.isAtLeast(second.settled.length, 1)
+        assert.isTrue(second.settled.every((r) => r.state === "skipped" && r.fireTime > lastFire), JSON.stringify(second.settled))
+        const waiting = yield* store.history({ jobId: id, states: ["pending"] })
+        assert.deepStrictEqual(waiting.map((r) => r.id).sort(), backlog.map((r) => r.id).sort())
+        // Once it ends, the backlog runs in fire order.
         yield* store.finish([outcome(first.runs[0]!)])
-        const second = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
-        assert.deepStrictEqual(second.runs.map((r) => r.fireTime), [first.runs[0]!.fireTime + 100])
+        const third = yield* claim
+        assert.deepStrictEqual(third.runs.map((r) => r.fireTime), [first.runs[0]!.fireTime + 100])
       })
     )
 
@@ -331,6 +353,78 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
     )
 
     test(
+      "adopt: a claim's runs are found again by its token (its answer lost), leases renewed; never by another node or token",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [a, b, other] = [unique("a"), unique("b"), unique("other")]
+        const now = yield* store.now
+        yield* store.add(oneOff(task, a, now - 2, { payload: { id: a } }))
+        yield* store.add(oneOff(task, b, now - 1))
+        const token = unique("token")
+        // The claim commits; say its answer never arrives.
+        const lost = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 100, token })
+        assert.deepStrictEqual(lost.runs.map((r) => r.token), [token, token])
+        yield* store.add(oneOff(task, other, now - 1))
+        const another = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000, token: unique("token") })
+        assert.deepStrictEqual(another.runs.map((r) => r.jobId), [other])
+
+        const adopted = yield* store.adopt("n", [token, unique("never")], 30_000)
+        assert.deepStrictEqual(adopted, lost.runs)
+        assert.deepStrictEqual(yield* store.adopt("m", [token], 30_000), [])
+        assert.deepStrictEqual(yield* store.adopt("n", [], 30_000), [])
+        // Adopted leases were renewed: past the claim's 100 ms lease, nothing is reaped.
+        yield* options.elapse(150)
+        const reaped = (yield* store.reap).filter((r) => r.jobId === a || r.jobId === b)
+        assert.deepStrictEqual(reaped, [])
+        assert.deepStrictEqual(yield* store.finish(adopted.map((run) => outcome(run))), [true, true])
+        // Finished: no longer running, no longer adopted.
+        assert.deepStrictEqual(yield* store.adopt("n", [token], 30_000), [])
+      })
+    )
+
+    test(
+      "release hands back runs claimed but not started: pending at once, claimable by any node, same attempt; fenced",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(
+          Job.make(taskNamed(task), {
+            id,
+            payload: null,
+            trigger: Trigger.once(now - 1),
+            overlap: { max: 1, onLimit: "skip" }
+          })
+        )
+        const [run] = (yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })).runs
+        const lease = { id: run!.id, token: run!.token }
+        assert.deepStrictEqual(yield* store.release("m", [lease]), [])
+        assert.deepStrictEqual(yield* store.release("n", [{ ...lease, token: "forged" }]), [])
+        assert.deepStrictEqual(yield* store.release("n", [lease, { id: "999999999", token: "none" }]), [run!.id])
+        assert.deepStrictEqual(yield* store.release("n", [lease]), [])
+        const [record] = yield* store.history({ jobId: id })
+        assert.deepStrictEqual(
+          [record!.state, record!.node, record!.startedAt, record!.attempt],
+          ["pending", null, null, 1]
+        )
+        // The old holder's lease is gone: its renewal and outcome are refused.
+        assert.deepStrictEqual(yield* store.renew("n", [lease], 30_000), [run!.id])
+        assert.deepStrictEqual(yield* store.finish([outcome(run!)]), [false])
+        assert.isTrue(Option.isSome(yield* store.nextWake([task])))
+        const again = yield* store.claim({ node: "m", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(
+          again.runs.map((r) => [r.id, r.fireTime, r.attempt]),
+          [[run!.id, run!.fireTime, 1]]
+        )
+        assert.notStrictEqual(again.runs[0]!.token, run!.token)
+        assert.deepStrictEqual(again.settled, [])
+        assert.deepStrictEqual(yield* store.finish([outcome(again.runs[0]!)]), [true])
+      })
+    )
+
+    test(
       "triggerNow adds a manual run claimable at once, with an optional payload",
       Effect.gen(function*() {
         const store = yield* JobStore
@@ -413,6 +507,76 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         yield* options.elapse(50)
         yield* store.prune({ maxAgeMs: 20 })
         assert.strictEqual((yield* store.history({ jobId: id })).length, 0)
+      })
+    )
+
+    test(
+      "one clock for records: an outcome's end from a node's clock is not recorded; durations never negative; retention by the store's clock",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [behind, ahead] = [unique("behind"), unique("ahead")]
+        const now = yield* store.now
+        yield* store.add(oneOff(task, behind, now - 1))
+        yield* store.add(oneOff(task, ahead, now - 1))
+        const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        const byJob = new Map(runs.map((run) => [run.jobId, run]))
+        const hours2 = 2 * 3_600_000
+        // The finishing nodes' clocks are two hours behind and two hours ahead.
+        const outcomes = [
+          { ...outcome(byJob.get(behind)!), endedAt: byJob.get(behind)!.startedAt - hours2 },
+          { ...outcome(byJob.get(ahead)!), endedAt: byJob.get(ahead)!.startedAt + hours2 }
+        ]
+        const before = yield* store.now
+        assert.deepStrictEqual(yield* store.finish(outcomes), [true, true])
+        const after = yield* store.now
+        // A retry of the same outcome (its reply was lost) is accepted, whatever end it carries.
+        assert.deepStrictEqual(yield* store.finish([{ ...outcomes[0]!, endedAt: 0 }]), [true])
+        for (const id of [behind, ahead]) {
+          const [record] = yield* store.history({ jobId: id })
+          assert.isNotNull(record!.startedAt)
+          assert.isNotNull(record!.endedAt)
+          assert.isAtLeast(record!.endedAt!, record!.startedAt!, `${id}: a negative duration`)
+          assert.isAtLeast(record!.endedAt!, before, `${id}: ended before its outcome was written`)
+          assert.isAtMost(record!.endedAt!, after, `${id}: ended after its outcome was written`)
+        }
+        // Both ended just now by the store's clock: a minute's retention keeps them.
+        yield* store.prune({ maxAgeMs: 60_000 })
+        assert.strictEqual((yield* store.history({ jobId: behind })).length, 1)
+        assert.strictEqual((yield* store.history({ jobId: ahead })).length, 1)
+      })
+    )
+
+    test(
+      "manual runs have a key space of their own: one at a scheduled fire's very time leaves both to run, each with its payload",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        const job = (at: number) =>
+          Job.make(taskNamed(task), {
+            id,
+            payload: { from: "job" },
+            trigger: Trigger.once(at),
+            overlap: { max: 2, onLimit: "wait" }
+          })
+        yield* store.add(job(now + 3_600_000))
+        const manual = yield* store.triggerNow(id, { from: "trigger" })
+        // The schedule's fire comes at exactly the manual run's fire time.
+        yield* store.update(job(manual.fireTime))
+        const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(runs.map((run) => run.fireTime), [manual.fireTime, manual.fireTime])
+        assert.sameDeepMembers(runs.map((run) => run.payload), [{ from: "trigger" }, { from: "job" }])
+        yield* store.finish(runs.map((run) => outcome(run)))
+        const records = yield* store.history({ jobId: id })
+        assert.strictEqual(records.length, 2)
+        assert.sameMembers(records.map((r) => r.manual), [true, false])
+        assert.isTrue(records.every((r) => r.fireTime === manual.fireTime && r.state === "succeeded"))
+        // A second manual run in the same instant takes the next free one of its own space.
+        const again = yield* store.triggerNow(id)
+        assert.isTrue(again.manual)
+        assert.notStrictEqual(again.fireTime, manual.fireTime)
       })
     )
   })

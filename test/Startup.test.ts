@@ -22,6 +22,12 @@ import * as Trigger from "../src/Trigger.ts"
 import * as Pg from "./support/Pg.ts"
 import * as TcpProxy from "./support/TcpProxy.ts"
 
+// A value as JavaScript or configuration hands it over: typed by the caller, unchecked.
+function fromJavaScript<A>(value: unknown): A
+function fromJavaScript(value: unknown) {
+  return value
+}
+
 let counter = 0
 const unique = (label: string) => `${label}_${Date.now().toString(36)}_${++counter}`
 
@@ -289,12 +295,18 @@ describe("Start-up", () => {
       const waiting = yield* Effect.forkChild(Effect.flip(scheduler.awaitReady("10 seconds")))
       yield* TestClock.adjust("10 seconds")
       const error = yield* Fiber.join(waiting)
+      assert.strictEqual(error._tag, "NotReady")
+      if (error._tag !== "NotReady") return
       assert.strictEqual(error.waitedMs, 10_000)
       assert.strictEqual(error.waitingFor, "registration")
       assert.include(error.lastError ?? "", "connection lost")
       const health = yield* scheduler.health
       assert.strictEqual(health.status, "store-unavailable")
       assert.isFalse(health.ready)
+
+      // A timeout that is not a duration is a typed error, not a defect.
+      const invalid = yield* Effect.flip(scheduler.awaitReady(fromJavaScript<Duration.Input>("banana")))
+      assert.strictEqual(invalid._tag, "InvalidOptions")
 
       // The store answers from 20 s on: a later call succeeds.
       const again = yield* Effect.forkChild(scheduler.awaitReady("20 seconds"))

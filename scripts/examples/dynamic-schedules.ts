@@ -101,7 +101,8 @@ class DevicesApi extends HttpApiGroup.make("devices")
     HttpApiEndpoint.get("history", "/devices/:id/history", {
       params: Params,
       success: Schema.Array(Run.RunRecord),
-      error: Unavailable
+      // A device id that makes no valid job id (`/devices/bad!id/history`).
+      error: [Scheduler.InvalidQuery.pipe(HttpApiSchema.status(400)), Unavailable]
     })
   )
 {}

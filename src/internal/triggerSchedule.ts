@@ -25,6 +25,7 @@ export type Problem =
   | { readonly _tag: "InvalidWindow"; readonly start: number; readonly end: number }
   | { readonly _tag: "InvalidInstant"; readonly field: "at" | "anchor" | "start" | "end"; readonly value: number }
   | { readonly _tag: "InvalidJitter"; readonly jitter: number }
+  | { readonly _tag: "MalformedTrigger"; readonly issue: string }
 
 // The range of `Date`, so that every fire can be shown as a date; cron
 // searches stay two days inside it, so that wall times are dates too.
@@ -51,6 +52,9 @@ const windowProblem = (trigger: Trigger.CronTrigger | Trigger.IntervalTrigger): 
  * @internal
  */
 export const problem = (trigger: Trigger.Trigger): Problem | undefined => {
+  // A JavaScript caller may pass anything: what is not shaped like a trigger
+  // is a problem here, never a throw (`Trigger.validate` says precisely why).
+  if (typeof trigger !== "object" || trigger === null) return { _tag: "MalformedTrigger", issue: "not an object" }
   switch (trigger._tag) {
     case "Once":
       return instantProblem("at", trigger.at)
@@ -59,6 +63,9 @@ export const problem = (trigger: Trigger.Trigger): Problem | undefined => {
       return instantProblem("anchor", trigger.anchor) ?? windowProblem(trigger)
     }
     case "Cron": {
+      if (typeof trigger.expression !== "string" || typeof trigger.timeZone !== "string") {
+        return { _tag: "MalformedTrigger", issue: "expression and timeZone must be strings" }
+      }
       const compiled = CronSearch.compile(trigger.expression, trigger.timeZone)
       if (Result.isFailure(compiled)) {
         const failure = compiled.failure
@@ -68,6 +75,8 @@ export const problem = (trigger: Trigger.Trigger): Problem | undefined => {
       }
       return windowProblem(trigger)
     }
+    default:
+      return { _tag: "MalformedTrigger", issue: "unknown _tag" }
   }
 }
 

@@ -50,12 +50,25 @@ export const make = (id: string): Zone | undefined => {
   const cached = zones.get(id)
   if (cached !== undefined) return cached
   const tz = Option.getOrUndefined(DateTime.zoneFromString(id))
-  if (tz === undefined) return undefined
+  if (tz === undefined || (DateTime.isTimeZoneOffset(tz) && !isOffset(id))) return undefined
   const fixed = DateTime.isTimeZoneOffset(tz) ? tz.offset : tz.id === "UTC" || tz.id === "Etc/UTC" ? 0 : undefined
   const zone: Zone = { id, tz, fixed, periods: [] }
   if (zones.size >= maxZones) zones.clear()
   zones.set(id, zone)
   return zone
+}
+
+// `DateTime.zoneFromString` reads "+25:00" as 25 hours, "+99:99" as 100
+// hours and 39 minutes, and "+xx05:00" as five hours (it matches only the
+// end). A fixed offset here is `±HH:MM` or `±HHMM`, optionally after "GMT",
+// with minutes below 60 and at most 18 hours, as ISO 8601 and Temporal allow.
+const offsetPattern = /^(?:GMT)?[+-](\d{2}):?(\d{2})$/
+const isOffset = (id: string): boolean => {
+  const match = offsetPattern.exec(id)
+  if (match === null) return false
+  const hours = Number(match[1])
+  const minutes = Number(match[2])
+  return minutes < 60 && hours * 60 + minutes <= 18 * 60
 }
 
 // Probes near the ends of the Date range are clamped a day inside it, where

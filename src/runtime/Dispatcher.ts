@@ -11,6 +11,11 @@
  * Sleeps are timed by the store clock's estimate on the monotonic clock; the
  * store decides what is due.
  *
+ * No claimed fire is lost on a live node: a claim that fails or is
+ * interrupted may have committed all the same, so its runs are looked for and
+ * adopted, and at shutdown what was claimed and will not start is handed back
+ * (see `Claims`).
+ *
  * @since 0.2.0
  */
 import * as Deferred from "effect/Deferred"
@@ -22,6 +27,7 @@ import type { Executor } from "../Executor.ts"
 import type { JobStore } from "../JobStore.ts"
 import type * as Run from "../Run.ts"
 import type * as Supervisor from "../Supervisor.ts"
+import * as Claims from "./Claims.ts"
 import type { Loop } from "./Loop.ts"
 import type { StoreClock } from "./StoreClock.ts"
 import type { StoreGuard } from "./StoreGuard.ts"
@@ -38,7 +44,7 @@ export interface Options {
   readonly guard: StoreGuard
   readonly supervisor: Supervisor.Supervisor
   readonly publish: (event: Event) => Effect.Effect<void>
-  readonly executor: Pick<Executor, "inFlight" | "submit">
+  readonly executor: Pick<Executor, "inFlight" | "submit" | "adopt" | "withdraw" | "holding">
   readonly clock: StoreClock
   /** Offered to wake the dispatcher (a change, a freed slot). */
   readonly wakeups: Queue.Queue<true>
@@ -52,6 +58,22 @@ export interface Options {
   readonly pollMs: number
   readonly fallbackPollMs: number
   readonly stallAfterMs: number
+}
+
+/**
+ * The dispatcher loop, and what shutdown asks of it once the loop stopped.
+ *
+ * @since 0.2.0
+ */
+export interface Dispatcher extends Loop {
+  /**
+   * Hands back what this node claimed and will not start: the executor's
+   * runs not started yet, and the runs of claims whose answer never arrived.
+   * Called at shutdown after the loop stopped (twice: before the grace period
+   * and after it, for a COMMIT that landed late). Retries under the guard:
+   * the caller bounds it.
+   */
+  readonly handBack: Effect.Effect<void, unknown>
 }
 
 const settledEvent = (record: Run.RunRecord): Event => {
@@ -71,9 +93,10 @@ const settledEvent = (record: Run.RunRecord): Event => {
  *
  * @since 0.2.0
  */
-export const make = (options: Options): Loop => {
+export const make = (options: Options): Dispatcher => {
   const { clock, executor, guard, store, supervisor, wakeups } = options
   const name = "dispatcher"
+  const claims = Claims.make(options)
   const notifications = store.notifications
   const pollInterval: Effect.Effect<number> = notifications === undefined
     ? Effect.succeed(options.pollMs)
@@ -91,17 +114,18 @@ export const make = (options: Options): Loop => {
     let mustClaim = true
     while (true) {
       yield* Queue.clear(wakeups)
+      yield* claims.adopt
       const room = options.maxInFlight - (yield* executor.inFlight)
       const limit = Math.min(options.batchSize, room)
       let claimed = 0
       if (room > 0 && mustClaim) {
-        const result = yield* guard(
-          "claim",
-          store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs })
-        )
+        const failedBefore = yield* claims.failures
+        const result = yield* claims.claim(limit)
         yield* Effect.forEach(result.settled, (record) => options.publish(settledEvent(record)), { discard: true })
-        yield* executor.submit(result.runs)
+        yield* Effect.forEach(result.setAside ?? [], (aside) => options.publish(Event.JobSetAside(aside)), { discard: true })
         claimed = result.runs.length + result.settled.length
+        // A failed attempt may have taken runs: look for them now, not after a sleep.
+        if ((yield* claims.failures) > failedBefore) continue
         if (claimed >= limit) {
           // A full batch: more may be due right now.
           yield* passed
@@ -135,9 +159,11 @@ export const make = (options: Options): Loop => {
           }
         }
       }
-      const woken = yield* Effect.raceFirst(Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true))
+      // While an unanswered claim's COMMIT may still land, look again soon.
+      const recheck = (yield* claims.unanswered) ? Effect.as(Effect.sleep(Claims.recheckMs), true) : Effect.never
+      const woken = yield* Effect.raceAllFirst([Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true), recheck])
       mustClaim = dueWhenWoken && !woken
     }
   })
-  return { name, stallAfterMs: options.stallAfterMs, body }
+  return { name, stallAfterMs: options.stallAfterMs, body, handBack: claims.handBack }
 }

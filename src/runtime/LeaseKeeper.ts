@@ -4,7 +4,9 @@
  * the ones the store says this node lost (another node took them over): their
  * handlers are interrupted and their outcomes never written. Revoking never
  * waits for a handler to end, so one handler that ignores interruption cannot
- * delay the renewal of the node's other leases.
+ * delay the renewal of the node's other leases. Leases are revoked as they
+ * were sent (run and token): a run this node claimed anew meanwhile keeps its
+ * new attempt.
  *
  * @since 0.2.0
  */
@@ -44,8 +46,10 @@ export const make = (options: Options): Loop => {
       yield* Effect.sleep(options.heartbeatMs)
       const leases = yield* executor.leases
       if (leases.length > 0) {
-        const lost = yield* guard("renew", store.renew(options.node, leases, options.leaseMs))
-        if (lost.length > 0) yield* executor.revoke(lost)
+        const lost = new Set(yield* guard("renew", store.renew(options.node, leases, options.leaseMs)))
+        // By the lease sent: a run claimed anew by this node while the renewal
+        // was on its way (another token) keeps its new attempt.
+        if (lost.size > 0) yield* executor.revoke(leases.filter((lease) => lost.has(lease.id)))
       }
       yield* supervisor.progress(name)
     }

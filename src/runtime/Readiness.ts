@@ -10,7 +10,10 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as DurationInput from "../internal/durationInput.ts"
+import { InvalidOptions } from "../internal/schedulerOptions.ts"
 import type * as Supervisor from "../Supervisor.ts"
 
 /**
@@ -51,7 +54,7 @@ export interface Readiness {
   /** Called after every dispatcher pass: the first one after registration makes the scheduler ready. */
   readonly dispatched: Effect.Effect<void>
   /** Waits until ready, for at most `timeout` (default: the instance's). */
-  readonly await: (timeout?: Duration.Input) => Effect.Effect<void, NotReady>
+  readonly await: (timeout?: Duration.Input) => Effect.Effect<void, NotReady | InvalidOptions>
 }
 
 /**
@@ -88,13 +91,16 @@ export const make = (options: {
         })
       })
 
-    const wait = (timeout?: Duration.Input): Effect.Effect<void, NotReady> =>
-      Effect.suspend(() =>
-        Deferred.isDoneUnsafe(ready) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (since) =>
+    const wait = (timeout?: Duration.Input): Effect.Effect<void, NotReady | InvalidOptions> =>
+      Effect.suspend((): Effect.Effect<void, NotReady | InvalidOptions> => {
+        // A timeout from JavaScript or configuration may be anything: a typed error, never a defect.
+        const ms = DurationInput.toMillis(timeout ?? options.timeout, { positive: false })
+        if (Result.isFailure(ms)) return Effect.fail(new InvalidOptions({ option: "awaitReady timeout", issue: ms.failure }))
+        return Deferred.isDoneUnsafe(ready) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (since) =>
           Deferred.await(ready).pipe(
-            Effect.timeoutOrElse({ duration: timeout ?? options.timeout, orElse: () => notReady(since) })
+            Effect.timeoutOrElse({ duration: ms.success, orElse: () => notReady(since) })
           ))
-      )
+      })
 
     return { dispatched, await: Effect.fn("Scheduler.awaitReady")(wait) }
   })

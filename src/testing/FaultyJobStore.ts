@@ -36,6 +36,8 @@ export type Operation =
   | "nextWake"
   | "finish"
   | "renew"
+  | "adopt"
+  | "release"
   | "reap"
   | "history"
   | "prune"
@@ -199,6 +201,8 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     nextWake: (tasks) => inject("nextWake", store.nextWake(tasks)),
     finish: (outcomes) => inject("finish", store.finish(outcomes)),
     renew: (node, leases, leaseMs) => inject("renew", store.renew(node, leases, leaseMs)),
+    adopt: (node, tokens, leaseMs) => inject("adopt", store.adopt(node, tokens, leaseMs)),
+    release: (node, leases) => inject("release", store.release(node, leases)),
     reap: inject("reap", store.reap),
     history: (query) => inject("history", store.history(query)),
     prune: (retention) => inject("prune", store.prune(retention)),

@@ -56,7 +56,7 @@ export interface Options<R> extends Scheduler.Options<R> {
  */
 export const layer = <R>(
   options: Options<R>
-): Layer.Layer<Scheduler.Scheduler | JobStore, Scheduler.JobRejected, R> => {
+): Layer.Layer<Scheduler.Scheduler | JobStore, Scheduler.JobRejected | Scheduler.InvalidOptions, R> => {
   const { faults, ...rest } = options
   const store = faults === undefined
     ? MemoryJobStore.layer

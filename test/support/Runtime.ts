@@ -73,6 +73,8 @@ export const withClock = (store: Store, clock: Clock.Clock): Store => {
     nextWake: (tasks) => pin(store.nextWake(tasks)),
     finish: (outcomes) => pin(store.finish(outcomes)),
     renew: (node, leases, leaseMs) => pin(store.renew(node, leases, leaseMs)),
+    adopt: (node, tokens, leaseMs) => pin(store.adopt(node, tokens, leaseMs)),
+    release: (node, leases) => pin(store.release(node, leases)),
     reap: pin(store.reap),
     history: (query) => pin(store.history(query)),
     prune: (retention) => pin(store.prune(retention)),

@@ -58,9 +58,11 @@ export interface TcpProxy {
   /**
    * Forwards the first client bytes containing `marker`, then swallows
    * everything the server sends on that connection. Resolves when the marker
-   * went through.
+   * went through. With `after`, only bytes sent right after bytes containing
+   * `after` on the same connection count (e.g. the `COMMIT` that follows a
+   * claim's write, not any `COMMIT`).
    */
-  readonly withholdReplyTo: (marker: string) => Promise<void>
+  readonly withholdReplyTo: (marker: string, options?: { readonly after?: string }) => Promise<void>
   /** Open connections (blackholed ones included). */
   readonly connections: () => number
   /** Connections blackholed so far. */
@@ -76,7 +78,14 @@ export interface TcpProxy {
 type Trap =
   | { readonly kind: "cut"; readonly marker: Buffer; readonly resolve: () => void }
   | { readonly kind: "blackhole"; readonly marker: Buffer; readonly everything: boolean; readonly resolve: () => void }
-  | { readonly kind: "withhold"; readonly marker: Buffer; readonly resolve: () => void }
+  | {
+    readonly kind: "withhold"
+    readonly marker: Buffer
+    readonly after: Buffer | undefined
+    /** Connections whose last bytes contained `after`. */
+    readonly primed: Set<Link>
+    readonly resolve: () => void
+  }
 
 interface Link {
   readonly client: net.Socket
@@ -136,7 +145,14 @@ export const start = async (target: { host: string; port: number }): Promise<Tcp
   const onClientData = (link: Link, chunk: Buffer) => {
     if (link.dead) return
     if (link.head.length < 65_536) link.head = Buffer.concat([link.head, chunk]).subarray(0, 65_536)
-    const index = traps.findIndex((trap) => chunk.includes(trap.marker))
+    const index = traps.findIndex((trap) =>
+      chunk.includes(trap.marker) && (trap.kind !== "withhold" || trap.after === undefined || trap.primed.has(link))
+    )
+    for (const trap of traps) {
+      if (trap.kind !== "withhold" || trap.after === undefined) continue
+      if (chunk.includes(trap.after)) trap.primed.add(link)
+      else trap.primed.delete(link)
+    }
     if (index >= 0) {
       const [trap] = traps.splice(index, 1)
       if (trap !== undefined) {
@@ -234,8 +250,16 @@ export const start = async (target: { host: string; port: number }): Promise<Tcp
         for (const { toClient, chunk } of held) deliver(link, toClient, chunk)
       }
     },
-    withholdReplyTo: (marker) =>
-      new Promise<void>((resolve) => traps.push({ kind: "withhold", marker: Buffer.from(marker), resolve })),
+    withholdReplyTo: (marker, options) =>
+      new Promise<void>((resolve) =>
+        traps.push({
+          kind: "withhold",
+          marker: Buffer.from(marker),
+          after: options?.after === undefined ? undefined : Buffer.from(options.after),
+          primed: new Set(),
+          resolve
+        })
+      ),
     connections: () => links.size,
     blackholed: () => everBlackholed,
     silentClosed: () => silentClosed,

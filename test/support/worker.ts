@@ -58,6 +58,10 @@ export interface WorkerConfig {
    * `(job_id text, fire_time bigint, node text, at bigint)`.
    */
   readonly dbLedger?: string
+  /** History retention (`Scheduler.Options.retention`). */
+  readonly retention?: { readonly maxAgeMs?: number; readonly maxPerJob?: number }
+  /** How often the janitor prunes (`Scheduler.Options.janitorInterval`). */
+  readonly janitorMs?: number
 }
 
 export interface LedgerLine {
@@ -149,7 +153,9 @@ const SchedulerLive = Scheduler.layer({
   heartbeatInterval: config.heartbeatMs,
   reapInterval: config.reapMs,
   pollInterval: config.pollMs,
-  shutdownGrace: "2 seconds"
+  shutdownGrace: "2 seconds",
+  retention: config.retention,
+  janitorInterval: config.janitorMs
 }).pipe(
   Layer.provideMerge(PgJobStore.layer({ schema: config.schema, pooler: config.pooler, deadlines: config.deadlines })),
   Layer.provide(PgClient.layer(PgJobStore.clientConfig({ url: Redacted.make(config.url), pooler: config.pooler })))

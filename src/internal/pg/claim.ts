@@ -8,7 +8,8 @@
  * 2. `settle`, after the fires of due jobs were planned in JavaScript
  *    (`FirePlan`, shared with every store), writes everything in one
  *    statement: advances the jobs' next fire, inserts the planned fires
- *    (`ON CONFLICT (job_id, fire_time) DO NOTHING`: the exactly-once key),
+ *    (`ON CONFLICT (job_id, fire_time, manual) DO NOTHING`: the exactly-once
+ *    key, in which manual runs have a key space of their own),
  *    and decides, per job in fire order, which pending runs start now and
  *    which are skipped by the overlap limit. New fires that start at once are
  *    inserted as `running`: a run is written once when claimed.
@@ -27,7 +28,10 @@
  * sides encode and decode far more cheaply than JSON. A claimed run's
  * fencing token is the id of the claiming transaction: unique per claim (a
  * run claimed again after its lease expired gets another), and free, where a
- * random UUID per run cost as much as a quarter of the insert.
+ * random UUID per run cost as much as a quarter of the insert. A caller may
+ * choose the claim's token instead (`ClaimRequest.token`, one parameter per
+ * claim): the scheduler does, so that it can find the runs of a claim whose
+ * answer never arrived (see `handback.ts`).
  *
  * @internal
  */
@@ -136,7 +140,9 @@ export interface AdvanceInput {
  * manual or retried runs), or stay pending: a backlog that became due while
  * nothing ran (an outage, a pause) waits instead of being skipped. At most `limit` runs start, and
  * nothing after the `limit`-th start is looked at: as the memory store does.
- * A fire claimed ahead of its due instant records that instant as its start.
+ * A fire claimed ahead of its due instant records that instant as its start;
+ * a fire settled without running ends at the claim's instant (the store's
+ * clock, like every instant of a record), so retention ages it from then.
  *
  * @internal
  */
@@ -148,6 +154,8 @@ export const settle = (
     readonly node: string
     readonly limit: number
     readonly leaseMs: number
+    /** The claim's fencing token (`ClaimRequest.token`); absent: the transaction's id. */
+    readonly token?: string | null | undefined
     readonly jobIds: ReadonlyArray<string>
     readonly fires: FireInput
     readonly advances: AdvanceInput
@@ -181,7 +189,7 @@ export const settle = (
       FROM fire f WHERE f.state = 'pending'
     ),
     ranked AS (
-      SELECT c.*, j.overlap_max, j.on_limit, coalesce(a.first_start <= c.due_at, false) AS found_running,
+      SELECT c.*, j.overlap_max, j.on_limit, coalesce(a.first_start < c.due_at, false) AS found_running,
         row_number() OVER (PARTITION BY c.job_id ORDER BY c.due_at, c.fire_time, c.src, c.ord)
           <= j.overlap_max - coalesce(a.n, 0) AS want
       FROM candidate c JOIN ${t.jobs} j ON j.id = c.job_id LEFT JOIN active a ON a.job_id = c.job_id
@@ -209,22 +217,22 @@ export const settle = (
       SELECT f.job_id, f.fire_time, f.due_at,
         coalesce(v.verdict, f.state),
         CASE WHEN v.verdict = 'running' THEN ${input.node}::text END,
-        CASE WHEN v.verdict = 'running' THEN pg_current_xact_id()::text END,
+        CASE WHEN v.verdict = 'running' THEN ${token(sql, input.token)} END,
         CASE WHEN v.verdict = 'running' THEN ${input.t}::bigint + ${input.leaseMs}::bigint END,
         CASE WHEN v.verdict = 'running' THEN greatest(${input.t}::bigint, f.due_at) END,
-        CASE WHEN v.verdict = 'skipped' THEN ${input.t}::bigint WHEN f.state <> 'pending' THEN f.due_at END,
+        CASE WHEN v.verdict = 'skipped' OR f.state <> 'pending' THEN ${input.t}::bigint END,
         CASE WHEN v.verdict = 'skipped' THEN 'overlap limit ' || v.overlap_max || ' reached' ELSE f.note END,
         f.catch_up
       FROM fire f LEFT JOIN verdict v ON v.src = 1 AND v.ord = f.ord
       ORDER BY f.ord
-      ON CONFLICT (job_id, fire_time) DO NOTHING
+      ON CONFLICT (job_id, fire_time, manual) DO NOTHING
       RETURNING ${sql.literal(claimColumns("r"))}
     ),
     updated AS (
       UPDATE ${t.runs} r SET
         state = v.verdict,
         node = CASE WHEN v.verdict = 'running' THEN ${input.node}::text ELSE r.node END,
-        token = CASE WHEN v.verdict = 'running' THEN pg_current_xact_id()::text ELSE r.token END,
+        token = CASE WHEN v.verdict = 'running' THEN ${token(sql, input.token)} ELSE r.token END,
         lease_until = CASE WHEN v.verdict = 'running' THEN ${input.t}::bigint + ${input.leaseMs}::bigint END,
         started_at = CASE WHEN v.verdict = 'running' THEN ${input.t}::bigint ELSE r.started_at END,
         ended_at = CASE WHEN v.verdict = 'skipped' THEN ${input.t}::bigint ELSE r.ended_at END,
@@ -240,6 +248,11 @@ export const settle = (
       SELECT u.*, 1 FROM updated u
     ) s
     ORDER BY s.phase, s.due_at, s.fire_time, s.id::bigint`
+
+// The caller's token, else the claiming transaction's id: unique per claim
+// either way, and one parameter per claim, not per run.
+const token = (sql: SqlClient.SqlClient, given: string | null | undefined) =>
+  given === undefined || given === null ? sql.literal("pg_current_xact_id()::text") : sql`${given}::text`
 
 /**
  * What `settle` returns of a run: the whole record of a fire settled without

@@ -4,20 +4,29 @@
  * and turn what `settle` wrote into the claimed runs and the settled records.
  * Runs inside the claim's transaction (the caller's).
  *
+ * No job's content can fail the claim: a stored definition that does not
+ * decode, or whose fires cannot be planned, is set aside (the job paused
+ * with a note, in the same transaction) and reported in the result, and the
+ * claim goes on with the other jobs. Without that, one such row would fail
+ * every claim of the cluster, for good: it stays due.
+ *
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Schema from "effect/Schema"
+import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
-import * as FirePlan from "../../FirePlan.ts"
 import type * as Job from "../../Job.ts"
-import type { ClaimRequest, ClaimResult } from "../../JobStore.ts"
+import type { ClaimRequest, ClaimResult, SetAside } from "../../JobStore.ts"
 import type * as Run from "../../Run.ts"
-import * as Trigger from "../../Trigger.ts"
+import { planDue } from "../plannedFires.ts"
 import * as Claim from "./claim.ts"
-import { dueOf, toJob, toRecord } from "./rows.ts"
+import * as Jobs from "./jobs.ts"
+import { toJob, toRecord } from "./rows.ts"
 import * as Tables from "./Tables.ts"
+
+// A set-aside note is read by people: long schema messages are cut.
+const maxDetail = 2_000
 
 /**
  * The claim of a store, with its cache of decoded definitions.
@@ -28,22 +37,26 @@ export const make = (
   sql: SqlClient.SqlClient,
   t: Tables.Tables,
   aheadMs: number
-): (request: ClaimRequest) => Effect.Effect<ClaimResult, SqlError.SqlError | Schema.SchemaError> => {
+): (request: ClaimRequest) => Effect.Effect<ClaimResult, SqlError.SqlError> => {
   // Decoded definitions by job id, reused while the stored text is the same:
   // a job that fires every second is decoded once, not every second. Bounded:
   // past `cacheLimit` entries it starts afresh.
   const definitions = new Map<string, { readonly text: string; readonly job: Job.Job }>()
   const cacheLimit = 10_000
-  const decodeJob = (id: string, text: string, paused: boolean) => {
+  const decodeJob = (id: string, text: string, paused: boolean): Result.Result<Job.Job, string> => {
     const cached = definitions.get(id)
     if (cached !== undefined && cached.text === text) {
-      return Effect.succeed(cached.job.paused === paused ? cached.job : { ...cached.job, paused })
+      return Result.succeed(cached.job.paused === paused ? cached.job : { ...cached.job, paused })
     }
-    return Effect.map(Effect.fromResult(toJob({ id, definition: JSON.parse(text), paused })), (job) => {
+    const decoded = Result.flatMap(
+      Result.try({ try: (): unknown => JSON.parse(text), catch: () => "its definition is not JSON" }),
+      (definition) => Result.mapError(toJob({ id, definition, paused }), (error) => `its definition does not decode: ${error.message}`)
+    )
+    if (Result.isSuccess(decoded)) {
       if (definitions.size >= cacheLimit) definitions.clear()
-      definitions.set(id, { text, job })
-      return job
-    })
+      definitions.set(id, { text, job: decoded.success })
+    }
+    return decoded
   }
 
   return (request) =>
@@ -51,19 +64,38 @@ export const make = (
       const locked = yield* Claim.lockClaimable(sql, t, { ...request, aheadMs })
       const at = Tables.ms(locked[0]?.t)
       const jobs = new Map<string, Job.Job>()
+      const setAside: Array<SetAside> = []
       const fires: Claim.FireInput = { job_id: [], fire_time: [], due_at: [], state: [], note: [], catch_up: [] }
       const advances: Claim.AdvanceInput = { id: [], next_fire: [], next_due: [] }
       for (const row of locked) {
         if (row.id === null || row.definition === null || row.paused === null) continue
-        const job = yield* decodeJob(row.id, row.definition, row.paused)
-        jobs.set(job.id, job)
+        const decoded = decodeJob(row.id, row.definition, row.paused)
+        if (Result.isFailure(decoded)) {
+          setAside.push({ jobId: row.id, reason: "undecodable", detail: decoded.failure.slice(0, maxDetail), at })
+          continue
+        }
+        const job = decoded.success
         const nextFire = Tables.msOrNull(row.next_fire)
-        if (row.due !== true || nextFire === null) continue
-        const due = Trigger.dueAt(job.trigger, nextFire, job.id)
-        if (due > at + aheadMs) continue
-        // Due: every due fire, as of now. Within the claim-ahead window (the
-        // job has no run in progress): its next fire alone, as of its due instant.
-        const plan = FirePlan.plan(job, nextFire, due > at ? due : at)
+        if (row.due !== true || nextFire === null) {
+          jobs.set(job.id, job)
+          continue
+        }
+        const planned = planDue(job, nextFire, at, aheadMs)
+        if (Result.isFailure(planned)) {
+          setAside.push({ jobId: job.id, reason: "unplannable", detail: planned.failure.slice(0, maxDetail), at })
+          continue
+        }
+        jobs.set(job.id, job)
+        const { plan, due, nextDue } = planned.success
+        // Locked as due, yet not due by its definition: its stored due
+        // instant disagrees (a row written by hand). Correct it, so that it
+        // is not locked again before it is due.
+        if (plan === null) {
+          advances.id.push(job.id)
+          advances.next_fire.push(nextFire)
+          advances.next_due.push(due)
+          continue
+        }
         for (const fire of plan.fires) {
           fires.job_id.push(job.id)
           fires.fire_time.push(fire.fireTime)
@@ -74,12 +106,14 @@ export const make = (
         }
         advances.id.push(job.id)
         advances.next_fire.push(plan.nextFire)
-        advances.next_due.push(dueOf(job, plan.nextFire))
+        advances.next_due.push(nextDue)
       }
-      if (jobs.size === 0) return { runs: [], settled: [] }
+      if (setAside.length > 0) yield* Jobs.setAside(sql, t, setAside)
+      if (jobs.size === 0) return { runs: [], settled: [], setAside }
       const rows = yield* Claim.settle(sql, t, {
         t: at,
         node: request.node,
+        token: request.token,
         limit: request.limit,
         leaseMs: request.leaseMs,
         jobIds: [...jobs.keys()],
@@ -110,6 +144,6 @@ export const make = (
           })
         }
       }
-      return { runs, settled }
+      return { runs, settled, setAside }
     })
 }

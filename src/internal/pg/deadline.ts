@@ -40,6 +40,8 @@ export const operations = [
   "nextWake",
   "finish",
   "renew",
+  "adopt",
+  "release",
   "reap",
   "history",
   "prune",

@@ -92,6 +92,8 @@ export interface Compared {
   /** The stored definition equals the declared one (jsonb equality: key order does not matter). */
   readonly same: boolean
   readonly same_trigger: boolean
+  /** A claim set the stored job aside (see `setAside`). */
+  readonly set_aside: boolean
 }
 
 /**
@@ -110,7 +112,8 @@ export const compare = (
   sql<Compared>`
     SELECT j.id, j.source, j.version, j.paused, j.next_fire, j.created_at,
       j.definition = x.definition AS same,
-      j.definition -> 'trigger' = x.definition -> 'trigger' AS same_trigger
+      j.definition -> 'trigger' = x.definition -> 'trigger' AS same_trigger,
+      j.set_aside IS NOT NULL AS set_aside
     FROM ${t.jobs} j
     JOIN (
       -- OFFSET 0 keeps the subquery whole: each definition is parsed once, not once per use.
@@ -132,7 +135,7 @@ export const overwrite = (sql: SqlClient.SqlClient, t: Tables, rows: ReadonlyArr
     UPDATE ${t.jobs} j SET
       task = x.task, definition = x.definition, paused = x.paused, source = x.source, version = x.version,
       next_fire = x.next_fire, next_due = x.next_due, overlap_max = x.overlap_max, on_limit = x.on_limit,
-      on_lost = x.on_lost, created_at = x.created_at, updated_at = x.updated_at
+      on_lost = x.on_lost, created_at = x.created_at, updated_at = x.updated_at, set_aside = NULL
     FROM ${recordset(sql, rows)}
     WHERE j.id = x.id`
 
@@ -169,7 +172,8 @@ export const replace = (
           THEN next_fire ELSE ${next.fire}::bigint END,
         next_due = CASE WHEN definition -> 'trigger' = ${JSON.stringify(job.definition["trigger"])}::jsonb
           THEN next_due ELSE ${next.due}::bigint END,
-        updated_at = ${next.at}::bigint
+        updated_at = ${next.at}::bigint,
+        set_aside = NULL
       WHERE id = ${job.id}::text
       RETURNING ${sql.literal(jobColumns)}
     )
@@ -180,12 +184,32 @@ export const replace = (
 export const setPaused = (sql: SqlClient.SqlClient, t: Tables, id: string, paused: boolean) =>
   sql<JobRow>`
     WITH updated AS (
-      UPDATE ${t.jobs} SET paused = ${paused}::boolean, updated_at = ${sql.literal(nowMs)}
+      UPDATE ${t.jobs} SET paused = ${paused}::boolean, updated_at = ${sql.literal(nowMs)},
+        -- Resuming a job that a claim set aside lets the next claim try it again.
+        set_aside = CASE WHEN ${paused}::boolean THEN set_aside END
       WHERE id = ${id}::text
       RETURNING ${sql.literal(jobColumns)}
     )
     SELECT updated.*, ${notifyFor(sql, t, "(SELECT 1 FROM updated LIMIT 1) one", "pause")} AS notified
     FROM updated`
+
+/**
+ * Sets jobs aside that a claim could not decode or plan: paused, with why
+ * (`set_aside`), so that no claim locks them again until a person resumes or
+ * replaces them. Runs in the claim's transaction, which holds their locks.
+ *
+ * @internal
+ */
+export const setAside = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  jobs: ReadonlyArray<{ readonly jobId: string; readonly reason: string; readonly detail: string }>
+) =>
+  sql`
+    UPDATE ${t.jobs} j SET paused = true, set_aside = x.note, updated_at = ${sql.literal(nowMs)}
+    FROM unnest(${texts(jobs.map((job) => job.jobId))}, ${texts(jobs.map((job) => `${job.reason}: ${job.detail}`))})
+      AS x(id, note)
+    WHERE j.id = x.id`
 
 /**
  * Pauses jobs that are not paused yet.

@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
 import type { Guards } from "./deadline.ts"
-import type { Tables } from "./Tables.ts"
+import { nowMs, type Tables } from "./Tables.ts"
 import { transaction } from "./transaction.ts"
 
 /** @internal */
@@ -28,6 +28,17 @@ const statements = (...list: ReadonlyArray<Effect.Effect<unknown, SqlError.SqlEr
   Effect.forEach(list, (statement) => statement, { discard: true })
 
 /**
+ * The most bytes a job's definition or a run's payload may take as JSON text
+ * (as `jsonb::text` spells it): 15 MiB. A claim reads each as one row of one
+ * message, and a client reads messages of up to 16 MiB (`@effect/sql-pg`'s
+ * default `maxMessageSize`, which the store requires): whatever the store
+ * accepts, it can claim. The database enforces it (migration 5).
+ *
+ * @internal
+ */
+export const maxValueBytes = 15 * 1_048_576
+
+/**
  * The migrations, in order.
  *
  * Times are epoch milliseconds (`bigint`), as in the API; the database clock
@@ -35,9 +46,12 @@ const statements = (...list: ReadonlyArray<Effect.Effect<unknown, SqlError.SqlEr
  * `paused` (both columns of their own); the columns beside it are what
  * claims filter and lock on. `jobs.next_due` is the next fire plus the job's
  * deterministic jitter: the index on it finds due jobs without touching the
- * others. `runs` has one row per fire, `(job_id, fire_time)` unique: the
- * store's exactly-once key. Runs have no foreign key to jobs: history
- * outlives a removed job.
+ * others. `runs` has one row per fire, `(job_id, fire_time, manual)`
+ * unique (since migration 2; `(job_id, fire_time)` before): the store's
+ * exactly-once key, in which manual runs have a key space of their own. Runs
+ * have no foreign key to jobs: history outlives a removed job.
+ * `jobs.set_aside` (migration 3) says why a claim set a job aside (paused it):
+ * its stored definition could not be decoded or planned.
  *
  * @internal
  */
@@ -90,8 +104,78 @@ export const migrations: ReadonlyArray<Migration> = [
         sql`CREATE INDEX ${t.index("runs_lease")} ON ${t.runs} (lease_until) WHERE state = 'running'`,
         sql`CREATE INDEX ${t.index("runs_fire")} ON ${t.runs} (fire_time)`
       )
+  },
+  {
+    id: 2,
+    name: "manual_runs_key_space",
+    up: (sql, t) =>
+      Effect.gen(function*() {
+        // The unique key of migration 1, whatever PostgreSQL named it.
+        const old = yield* sql<{ readonly name: string }>`
+          SELECT c.conname AS name FROM pg_constraint c
+          WHERE c.conrelid = to_regclass(quote_ident(${t.schema}) || '.' || quote_ident(${`${t.prefix}runs`}))
+            AND c.contype = 'u'
+            AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
+              WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)) = ARRAY['fire_time', 'job_id']`
+        // Existing rows keep their fire times: every pair that was unique stays unique.
+        yield* sql`ALTER TABLE ${t.runs} ADD CONSTRAINT ${t.index("runs_key")} UNIQUE (job_id, fire_time, manual)`
+        for (const { name } of old) yield* sql`ALTER TABLE ${t.runs} DROP CONSTRAINT ${sql(name)}`
+      })
+  },
+  {
+    id: 3,
+    name: "jobs_set_aside",
+    up: (sql, t) => statements(sql`ALTER TABLE ${t.jobs} ADD COLUMN set_aside text`)
+  },
+  {
+    id: 4,
+    name: "no_negative_durations",
+    // Outcomes written before this step carried the finishing node's clock:
+    // an end before the start (a node whose clock ran behind) is clamped to
+    // the start. Ends that a clock running ahead pushed later cannot be told
+    // from long runs, and stay.
+    up: (sql, t) =>
+      statements(sql`UPDATE ${t.runs} SET ended_at = started_at WHERE ended_at < started_at`)
+  },
+  {
+    id: 5,
+    name: "bounded_values",
+    up: (sql, t) => {
+      const limit = sql.literal(String(maxValueBytes))
+      const refuse = sql(`${t.schema}.${t.prefix}refuse_oversized`)
+      const note = (what: string) =>
+        sql`'oversized: the ${sql.literal(what)} is ' || octet_length(${sql.literal(what)}::text) ||
+          ' bytes as JSON text, over the store''s limit of ${limit}'`
+      return statements(
+        // What was stored before this step and cannot be read back within a
+        // client's message limit is set aside, as a claim sets aside what it
+        // cannot decode: the job paused with a note, a waiting run failed.
+        sql`UPDATE ${t.jobs} SET paused = true, set_aside = ${note("definition")}
+          WHERE octet_length(definition::text) > ${limit}`,
+        sql`UPDATE ${t.runs} SET state = 'failed', ended_at = ${sql.literal(nowMs)},
+          error = ${note("payload")}, note = 'set aside: its payload cannot be claimed'
+          WHERE state = 'pending' AND payload IS NOT NULL AND octet_length(payload::text) > ${limit}`,
+        // From now on the database refuses them, whoever writes them. Checked
+        // as JSON text, the form a claim reads: jsonb spells numbers out in
+        // full (1e308 becomes 309 digits), so the encoded size does not bound it.
+        sql`CREATE FUNCTION ${refuse}() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            RAISE EXCEPTION 'the % of job % is % bytes as JSON text, over the store''s limit of ${limit} bytes',
+              TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1], octet_length((to_jsonb(NEW) -> TG_ARGV[0])::text)
+              USING ERRCODE = 'program_limit_exceeded';
+          END
+        $$`,
+        sql`CREATE TRIGGER ${t.index("jobs_bounded")} BEFORE INSERT OR UPDATE OF definition ON ${t.jobs}
+          FOR EACH ROW WHEN (octet_length(NEW.definition::text) > ${limit})
+          EXECUTE FUNCTION ${refuse}('definition', 'id')`,
+        sql`CREATE TRIGGER ${t.index("runs_bounded")} BEFORE INSERT OR UPDATE OF payload ON ${t.runs}
+          FOR EACH ROW WHEN (NEW.payload IS NOT NULL AND octet_length(NEW.payload::text) > ${limit})
+          EXECUTE FUNCTION ${refuse}('payload', 'job_id')`
+      )
+    }
   }
 ]
+
 
 /**
  * Brings the schema up to date; returns the ids of the migrations it ran.

@@ -136,10 +136,11 @@ export const register = (
               break
             case "update": {
               const nextFire = row.same_trigger ? msOrNull(row.next_fire) : FirePlan.initialFire(job.trigger, at)
-              // A runtime pause outlives restarts: the declaration's `paused` applies on insert only.
+              // A runtime pause outlives restarts: the declaration's `paused` applies on insert only,
+              // and in place of a pause by which a claim set the stored definition aside.
               writes.push({
                 ...values,
-                paused: row.paused,
+                paused: row.set_aside ? values.paused : row.paused,
                 source: "code",
                 version: options.version,
                 next_fire: nextFire,

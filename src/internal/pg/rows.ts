@@ -9,6 +9,7 @@ import * as Job from "../../Job.ts"
 import type { StoredJob } from "../../JobStore.ts"
 import type * as Run from "../../Run.ts"
 import * as Trigger from "../../Trigger.ts"
+import { maxValueBytes } from "./migrations.ts"
 import { ms, msOrNull } from "./Tables.ts"
 
 /** @internal */
@@ -21,10 +22,11 @@ export interface JobRow {
   readonly next_fire: unknown
   readonly created_at: unknown
   readonly updated_at: unknown
+  readonly set_aside: string | null
 }
 
 /** The job columns `toStoredJob` reads. @internal */
-export const jobColumns = "id, definition, paused, source, version, next_fire, created_at, updated_at"
+export const jobColumns = "id, definition, paused, source, version, next_fire, created_at, updated_at, set_aside"
 
 /** @internal */
 export interface RunRow {
@@ -114,7 +116,8 @@ export const toStoredJob = (row: JobRow): Result.Result<StoredJob, Schema.Schema
     version: row.version,
     nextFire: msOrNull(row.next_fire),
     createdAt: ms(row.created_at),
-    updatedAt: ms(row.updated_at)
+    updatedAt: ms(row.updated_at),
+    setAside: row.set_aside
   }))
 
 /** The instant a fire becomes due (fire plus the job's deterministic jitter). @internal */
@@ -122,3 +125,16 @@ export const dueOf = (job: Job.Job, fire: number | null): number | null =>
   fire === null ? null : Trigger.dueAt(job.trigger, fire, job.id)
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * Why a client cannot read what the store holds, if it cannot: a claim reads
+ * a definition or payload of up to `maxValueBytes` in one message, so the
+ * client's `maxMessageSize` must leave room for it and the row around it.
+ *
+ * @internal
+ */
+export const unreadable = (maxMessageSize: number | undefined): string | undefined =>
+  maxMessageSize === undefined || maxMessageSize >= maxValueBytes + 1_048_576
+    ? undefined
+    : `the client's maxMessageSize ${maxMessageSize} is too small: the store holds definitions and payloads of up to ` +
+      `${maxValueBytes} bytes, which a claim must read back (leave it unset, or at least ${maxValueBytes + 1_048_576})`

@@ -32,36 +32,46 @@ export interface FinishInput {
   readonly state: Run.Outcome["state"]
   readonly attempt: number
   readonly error: string | null
-  readonly ended_at: number
 }
 
 /**
  * Records outcomes, fenced by the token and the `running` state; returns the
  * `ord` of each accepted outcome.
  *
+ * The end is the database's clock when the outcome is written, never the
+ * finishing node's (`Run.Outcome.endedAt`): a record's start and end come
+ * from one clock, and retention ages it by that clock. It is never before
+ * the recorded start (a run claimed ahead starts at its due instant, which
+ * the node waits for by its estimate of this clock).
+ *
  * @internal
  */
 export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyArray<FinishInput>) =>
   sql<{ readonly ord: number }>`
-    WITH input AS (
+    WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
+    input AS (
       SELECT * FROM unnest(
         ${int4s(outcomes.map((o) => o.ord))}, ${int8s(outcomes.map((o) => o.id))}, ${texts(outcomes.map((o) => o.token))},
         ${texts(outcomes.map((o) => o.state))}, ${int4s(outcomes.map((o) => o.attempt))},
-        ${texts(outcomes.map((o) => o.error))}, ${int8s(outcomes.map((o) => o.ended_at))}
-      ) AS x(ord, id, token, state, attempt, error, ended_at)
+        ${texts(outcomes.map((o) => o.error))}
+      ) AS x(ord, id, token, state, attempt, error)
     ),
     done AS (
       UPDATE ${t.runs} r
-      SET state = i.state, attempt = i.attempt, error = i.error, ended_at = i.ended_at
+      SET state = i.state, attempt = i.attempt, error = i.error,
+        ended_at = greatest((SELECT t FROM clock), r.started_at)
       FROM input i
       WHERE r.id = i.id AND r.token = i.token AND r.state = 'running'
       RETURNING i.ord
     ),
     -- The same outcome recorded already: a retry after a reply lost in commit.
-    -- (An outcome just written is not: it was running in this statement's snapshot.)
+    -- A token ends one run once, so the same state, attempt and error under it
+    -- are that outcome. (An outcome just written is not: it was running in
+    -- this statement's snapshot.)
     already AS (
       SELECT i.ord FROM input i JOIN ${t.runs} r
-        ON r.id = i.id AND r.token = i.token AND r.state = i.state AND r.ended_at = i.ended_at
+        ON r.id = i.id AND r.token = i.token AND r.state = i.state AND r.attempt = i.attempt
+          AND r.error IS NOT DISTINCT FROM i.error
       WHERE NOT EXISTS (SELECT 1 FROM done d WHERE d.ord = i.ord)
     )
     SELECT ord, ${notifyFor(sql, t, "(SELECT 1 FROM done LIMIT 1) one", "finish")} AS notified FROM done
@@ -179,9 +189,11 @@ export const prune = (
     SELECT count(*) AS deleted FROM deleted`
 
 /**
- * A manual fire at the database's now (the first free millisecond from
- * there, so two triggers in one millisecond are two fires). `found` is 0
- * when the job does not exist.
+ * A manual fire at the database's now. Manual runs have a key space of their
+ * own (`manual` is part of the unique key): one never takes the `(job, fire
+ * time)` of a scheduled fire, even at the same millisecond. Within it, the
+ * first free millisecond from now, so two triggers in one millisecond are two
+ * fires. `found` is 0 when the job does not exist.
  *
  * @internal
  */
@@ -192,14 +204,16 @@ export const triggerNow = (sql: SqlClient.SqlClient, t: Tables, id: string, payl
     slot AS (
       SELECT c.t + g AS fire
       FROM clock c, generate_series(0, 10000) g
-      WHERE NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = ${id}::text AND x.fire_time = c.t + g)
+      WHERE NOT EXISTS (
+        SELECT 1 FROM ${t.runs} x WHERE x.job_id = ${id}::text AND x.fire_time = c.t + g AND x.manual
+      )
       LIMIT 1
     ),
     inserted AS (
       INSERT INTO ${t.runs} AS r (job_id, fire_time, due_at, state, note, manual, catch_up, payload)
       SELECT job.id, slot.fire, clock.t, 'pending', 'triggered manually', true, true, ${payload}::jsonb
       FROM job, slot, clock
-      ON CONFLICT (job_id, fire_time) DO NOTHING
+      ON CONFLICT (job_id, fire_time, manual) DO NOTHING
       RETURNING ${sql.literal(runColumns("r"))}
     )
     SELECT (SELECT count(*) FROM job)::int AS found, inserted.*,

@@ -92,6 +92,8 @@ export const lazy = (
       nextWake: (tasks) => ready(store.nextWake(tasks)),
       finish: (outcomes) => ready(store.finish(outcomes)),
       renew: (node, leases, leaseMs) => ready(store.renew(node, leases, leaseMs)),
+      adopt: (node, tokens, leaseMs) => ready(store.adopt(node, tokens, leaseMs)),
+      release: (node, leases) => ready(store.release(node, leases)),
       reap: ready(store.reap),
       history: (query) => ready(store.history(query)),
       prune: (retention) => ready(store.prune(retention)),

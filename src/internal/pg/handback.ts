@@ -1,0 +1,104 @@
+/**
+ * Statements for runs a node holds without executing them: `adopt` finds the
+ * runs of its claims whose answer never arrived (by the claim's token),
+ * `release` hands back the runs it claimed but never started. Both are
+ * fenced by the node and the token, as `renew` is.
+ *
+ * @internal
+ */
+import * as Result from "effect/Result"
+import type * as Schema from "effect/Schema"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Run from "../../Run.ts"
+import { int8s, texts } from "./params.ts"
+import { toJob } from "./rows.ts"
+import { notifyFor } from "./runs.ts"
+import { ms, nowMs, type Tables } from "./Tables.ts"
+
+/** A run `adopt` found, with its job's stored definition. @internal */
+export interface AdoptedRow {
+  readonly id: string
+  readonly job_id: string
+  readonly fire_time: unknown
+  readonly due_at: unknown
+  readonly attempt: number
+  readonly token: string
+  readonly started_at: unknown
+  readonly payload: Schema.Json | null
+  readonly definition: unknown
+  readonly paused: boolean
+}
+
+/**
+ * Renews and returns the runs running under `node` with one of `tokens`
+ * whose job still exists, in the order a claim returns them.
+ *
+ * @internal
+ */
+export const adopt = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  node: string,
+  tokens: ReadonlyArray<string>,
+  leaseMs: number
+) =>
+  sql<AdoptedRow>`
+    WITH adopted AS (
+      UPDATE ${t.runs} r SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
+      FROM ${t.jobs} j
+      WHERE j.id = r.job_id AND r.state = 'running' AND r.node = ${node}::text AND r.token = ANY(${texts(tokens)})
+      RETURNING r.id, r.job_id, r.fire_time, r.due_at, r.attempt, r.token, r.started_at, r.payload, j.definition, j.paused
+    )
+    SELECT id::text AS id, job_id, fire_time, due_at, attempt, token, started_at, payload, definition, paused
+    FROM adopted
+    ORDER BY due_at, fire_time, id`
+
+/**
+ * The claimed run of an adopted row; `undefined` when its job's stored
+ * definition no longer decodes (it is left to its lease).
+ *
+ * @internal
+ */
+export const toClaimed = (row: AdoptedRow): Run.Claimed | undefined => {
+  const job = toJob({ id: row.job_id, definition: row.definition, paused: row.paused })
+  if (Result.isFailure(job)) return undefined
+  const { payload, retry, task, timeout } = job.success
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    fireTime: ms(row.fire_time),
+    dueAt: ms(row.due_at),
+    attempt: row.attempt,
+    token: row.token,
+    task,
+    payload: row.payload ?? payload,
+    retry,
+    timeout,
+    startedAt: ms(row.started_at)
+  }
+}
+
+/**
+ * Makes the given running runs of `node` pending again (same attempt, no
+ * node, token or lease; `catch_up`, so an overlap limit never skips them),
+ * and wakes the other processes; returns the ids handed back.
+ *
+ * @internal
+ */
+export const release = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  node: string,
+  leases: ReadonlyArray<{ readonly id: string; readonly token: string }>
+) =>
+  sql<{ readonly id: string }>`
+    WITH released AS (
+      UPDATE ${t.runs} r SET state = 'pending', node = NULL, token = NULL, lease_until = NULL, started_at = NULL,
+        catch_up = true
+      FROM unnest(${int8s(leases.map((l) => l.id))}, ${texts(leases.map((l) => l.token))}) AS i(id, token)
+      WHERE r.id = i.id AND r.token = i.token AND r.node = ${node}::text AND r.state = 'running'
+      RETURNING r.id
+    )
+    SELECT id::text AS id, ${notifyFor(sql, t, "(SELECT 1 FROM released LIMIT 1) one", "release")} AS notified
+    FROM released
+    ORDER BY id`

@@ -1,0 +1,197 @@
+/**
+ * Checks a scheduler's options before anything starts: every duration
+ * decodes (through `Schema`, see `durationInput.ts`), every count is a
+ * positive whole number, names can be stored, and the options agree with
+ * each other (a heartbeat shorter than the lease it renews).
+ *
+ * `Scheduler.make` fails with the first problem, as `InvalidOptions`.
+ *
+ * @internal
+ */
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as DurationInput from "./durationInput.ts"
+import * as Payload from "./payload.ts"
+
+/**
+ * Scheduler options that cannot work: a duration that does not decode
+ * ("ten seconds", `NaN`, negative), a count that is not a positive whole
+ * number, a name the store cannot hold, or options that disagree (a
+ * `heartbeatInterval` not shorter than the `leaseDuration`). `option` names
+ * the option (`retention.maxAgeMs` for a nested one).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { MemoryJobStore, Scheduler } from "steadfast"
+ *
+ * const program = Layer.build(Scheduler.layer({ tasks: [], heartbeatInterval: "1 minute", leaseDuration: "30 seconds" })).pipe(
+ *   Effect.provide(MemoryJobStore.layer),
+ *   Effect.scoped,
+ *   Effect.catchTag("InvalidOptions", (error) => Effect.succeed(error.option)) // "heartbeatInterval"
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  option: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `scheduler option ${this.option} is invalid: ${this.issue}`
+  }
+}
+
+// The first problem found: which option, and why.
+interface Problem {
+  readonly option: string
+  readonly issue: string
+}
+
+/**
+ * The options as checked here (a structural subset of `Scheduler.Options`,
+ * typed loosely: they may come from JavaScript or from configuration).
+ *
+ * @internal
+ */
+export interface Input {
+  readonly tasks?: unknown
+  readonly jobs?: unknown
+  readonly node?: unknown
+  readonly version?: unknown
+  readonly orphans?: unknown
+  readonly batchSize?: unknown
+  readonly maxInFlight?: unknown
+  readonly maxPayloadBytes?: unknown
+  readonly pollInterval?: unknown
+  readonly leaseDuration?: unknown
+  readonly heartbeatInterval?: unknown
+  readonly reapInterval?: unknown
+  readonly retention?: unknown
+  readonly janitorInterval?: unknown
+  readonly shutdownGrace?: unknown
+  readonly storeRetry?: unknown
+  readonly restart?: unknown
+  readonly readyTimeout?: unknown
+  readonly fallbackPollInterval?: unknown
+  readonly stallAfter?: unknown
+}
+
+// A name the store keeps in a text column: printable, valid Unicode, bounded.
+const Name = Schema.String.check(
+  Schema.isBetweenLength(1, 200),
+  Schema.isPattern(/^(?:[^\s\u0000-\u001f\u007f\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])+$/)
+)
+const isName = Schema.is(Name)
+
+const show = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value.slice(0, 100)) : typeof value === "bigint" ? `${value}n` : String(value)
+
+const count = (option: string, value: unknown, maximum: number): Problem | undefined =>
+  value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= maximum)
+    ? undefined
+    : { option, issue: `must be a whole number from 1 to ${maximum}, got ${show(value)}` }
+
+// Whole milliseconds: the store keeps lease lengths in integer columns.
+const duration = (option: string, value: unknown, positive: boolean): Result.Result<number | undefined, Problem> => {
+  if (value === undefined) return Result.succeed(undefined)
+  const millis = DurationInput.toMillis(value, { positive })
+  if (Result.isFailure(millis)) return Result.fail({ option, issue: millis.failure })
+  return Number.isInteger(millis.success)
+    ? Result.succeed(millis.success)
+    : Result.fail({ option, issue: `must be a whole number of milliseconds, got ${millis.success} ms` })
+}
+
+const durations = [
+  ["pollInterval", true],
+  ["leaseDuration", true],
+  ["heartbeatInterval", true],
+  ["reapInterval", true],
+  ["janitorInterval", true],
+  ["shutdownGrace", false],
+  ["readyTimeout", false],
+  ["fallbackPollInterval", true],
+  ["stallAfter", true]
+] as const
+
+const tasksProblem = (tasks: unknown): Problem | undefined => {
+  if (!Array.isArray(tasks)) return { option: "tasks", issue: "must be an array of tasks" }
+  for (const task of tasks) {
+    const name: unknown = typeof task === "object" && task !== null ? Reflect.get(task, "name") : undefined
+    if (!isName(name)) {
+      return {
+        option: "tasks",
+        issue: `task name ${show(name)} must be 1 to 200 characters without whitespace, control characters or lone surrogates`
+      }
+    }
+  }
+  return undefined
+}
+
+const retentionProblem = (retention: unknown): Problem | undefined => {
+  if (retention === undefined) return undefined
+  if (typeof retention !== "object" || retention === null) return { option: "retention", issue: "must be an object" }
+  for (const field of ["maxAgeMs", "maxPerJob"] as const) {
+    const value: unknown = Reflect.get(retention, field)
+    if (value !== undefined && !(typeof value === "number" && Number.isSafeInteger(value) && value >= 0)) {
+      return { option: `retention.${field}`, issue: `must be a whole number of at least 0, got ${show(value)}` }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The first problem of `options`, or `undefined` when they are usable.
+ *
+ * @internal
+ */
+export const problem = (options: Input): InvalidOptions | undefined => {
+  const found = firstProblem(options)
+  return found === undefined ? undefined : new InvalidOptions(found)
+}
+
+const firstProblem = (options: Input): Problem | undefined => {
+  if (typeof options !== "object" || options === null) return { option: "options", issue: "must be an object" }
+  const millis: Record<string, number | undefined> = {}
+  for (const [option, positive] of durations) {
+    const decoded = duration(option, options[option], positive)
+    if (Result.isFailure(decoded)) return decoded.failure
+    millis[option] = decoded.success
+  }
+  const lease = millis.leaseDuration ?? 30_000
+  const heartbeat = millis.heartbeatInterval
+  // The default heartbeat is a third of the lease, in whole milliseconds.
+  if (heartbeat === undefined && Math.floor(lease / 3) < 1) {
+    return { option: "leaseDuration", issue: `must be at least 3 ms when heartbeatInterval is not given, got ${lease} ms` }
+  }
+  if (heartbeat !== undefined && heartbeat >= lease) {
+    return {
+      option: "heartbeatInterval",
+      issue: `must be shorter than leaseDuration (${lease} ms), got ${heartbeat} ms: every lease would expire`
+    }
+  }
+  const node = options.node
+  if (node !== undefined && !isName(node)) {
+    return {
+      option: "node",
+      issue: `${show(node)} must be 1 to 200 characters without whitespace, control characters or lone surrogates`
+    }
+  }
+  if (options.version !== undefined && !(typeof options.version === "number" && Number.isFinite(options.version))) {
+    return { option: "version", issue: `must be a finite number, got ${show(options.version)}` }
+  }
+  if (options.orphans !== undefined && !["keep", "pause", "remove"].includes(String(options.orphans))) {
+    return { option: "orphans", issue: `must be "keep", "pause" or "remove", got ${show(options.orphans)}` }
+  }
+  if (options.jobs !== undefined && !Array.isArray(options.jobs)) return { option: "jobs", issue: "must be an array of jobs" }
+  for (const [option, schedule] of [["storeRetry", options.storeRetry], ["restart", options.restart]] as const) {
+    if (schedule !== undefined && !Schedule.isSchedule(schedule)) return { option, issue: "must be a Schedule" }
+  }
+  return tasksProblem(options.tasks) ??
+    count("batchSize", options.batchSize, 100_000) ??
+    count("maxInFlight", options.maxInFlight, 10_000_000) ??
+    count("maxPayloadBytes", options.maxPayloadBytes, Payload.maxMaxBytes) ??
+    retentionProblem(options.retention)
+}
