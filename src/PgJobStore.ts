@@ -5,8 +5,13 @@
  * semantics of the in-memory store (the same contract suite runs against
  * both). What makes it safe with any number of processes:
  *
- * - `(job_id, fire_time)` is a unique key of the runs table: a fire can be
- *   recorded once, whoever races to record it;
+ * - `(job_id, fire_time, manual)` is a unique key of the runs table: a fire
+ *   can be recorded once, whoever races to record it, and a manual run never
+ *   takes a scheduled fire's key;
+ * - every instant a record holds is the database's clock, never a node's;
+ * - whatever it accepts it can claim: the database refuses a definition or
+ *   payload a claim could not read back, and a claim sets aside (pauses,
+ *   with a note) a stored job it cannot decode or plan, and claims the rest;
  * - claims lock job rows `FOR UPDATE SKIP LOCKED` in one short transaction
  *   per batch, so racing claimers split the due jobs between them, and the
  *   overlap limit is decided while the job's row is locked: it holds
@@ -357,17 +362,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return leases.filter((lease) => !renewed.has(lease.id)).map((lease) => lease.id)
   })
 
-  const adopt = Effect.fn("PgJobStore.adopt")(function*(node: string, tokens: ReadonlyArray<string>, leaseMs: number) {
-    if (tokens.length === 0) return []
-    const rows = yield* call("adopt", HandBack.adopt(sql, t, node, tokens, leaseMs))
-    return rows.flatMap((row) => HandBack.toClaimed(row) ?? [])
-  })
-
-  const release = Effect.fn("PgJobStore.release")(function*(node: string, leases: ReadonlyArray<{ readonly id: string; readonly token: string }>) {
-    const valid = leases.filter((lease) => runId.test(lease.id))
-    if (valid.length === 0) return []
-    return (yield* call("release", HandBack.release(sql, t, node, valid))).map((row) => row.id)
-  })
+  const { adopt, release } = HandBack.make(sql, t, call)
 
   const reap = call("reap", Effect.map(Runs.reap(sql, t, 10_000), (rows) => rows.map(toRecord))).pipe(
     Effect.withSpan("PgJobStore.reap")

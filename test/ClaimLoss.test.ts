@@ -287,7 +287,7 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
       })
       yield* a.scheduler.awaitReady("20 seconds")
       const store = yield* Pg.makeStore({ schema })
-      const due = (yield* store.now) + 4 * second
+      const due = (yield* store.now) + 6 * second
       yield* store.register(oneOffs(task, ids("ahead", count), due), { version: 0, orphans: "keep" })
       yield* waitUntil(
         Effect.map(countRuns(sql, schema, "state = 'running' AND node = 'a'"), (n) => n === count),
@@ -330,15 +330,13 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
         url,
         schema,
         tasks: [task],
-        scheduler: { batchSize: 50, maxInFlight: 50, leaseDuration: "60 seconds" }
+        scheduler: { batchSize: 10, maxInFlight: 10, leaseDuration: "60 seconds" }
       })
       yield* b.scheduler.awaitReady("20 seconds")
       const handedBack = new Map<string, { readonly by: string; readonly closedAt: number }>()
       let withHandBack = 0
       for (let cycle = 0; cycle < cycles; cycle++) {
         const node = `a${cycle}`
-        const now = yield* store.now
-        yield* store.register(oneOffs(task, ids(`drain-${cycle}`, perCycle), now, 100), { version: 0, orphans: "keep" })
         const a = yield* startNode({
           node,
           url,
@@ -346,9 +344,12 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
           tasks: [task],
           scheduler: { batchSize: 50, maxInFlight: 150, leaseDuration: "60 seconds", shutdownGrace: "100 millis" }
         })
+        yield* a.scheduler.awaitReady("10 seconds")
+        const now = yield* store.now
+        yield* store.register(oneOffs(task, ids(`drain-${cycle}`, perCycle), now, 5), { version: 0, orphans: "keep" })
+        // Somewhere in its drain, where a claim is in flight most of the time.
         yield* waitUntil(Effect.sync(() => starts.some((s) => s.node === node)), 10 * second, `${node} to run`)
-        // Somewhere in the drain: claims are in flight most of the time.
-        yield* Effect.sleep(Math.floor(Math.random() * 150))
+        yield* Effect.sleep(Math.floor(Math.random() * 60))
         const closedAt = Date.now()
         yield* a.close
         assert.strictEqual(yield* countRuns(sql, schema, `state = 'running' AND node = '${node}'`), 0, `${node} left runs running`)
@@ -372,6 +373,10 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
       assert.deepStrictEqual([...states.keys()].filter((state) => state !== "succeeded" && state !== "failed"), [])
       assert.isTrue(records.every((r) => r.state === "succeeded" || (r.error ?? "").startsWith("interrupted")))
       assert.deepStrictEqual(duplicates(starts), [])
+      const startedIds = new Set(starts.map((s) => s.jobId))
+      const diag = yield* sql<{ readonly job_id: string; readonly state: string; readonly node: string; readonly error: string | null; readonly attempt: number; readonly catch_up: boolean }>`
+        SELECT job_id, state, node, error, attempt, catch_up FROM ${sql(schema)}.runs`
+      console.log(JSON.stringify(diag.filter((r) => !startedIds.has(r.job_id))))
       assert.strictEqual(starts.length, cycles * perCycle)
       const takenOver: Array<number> = []
       for (const record of records) {

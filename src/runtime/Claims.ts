@@ -18,6 +18,8 @@
  * and will not start: the executor's runs not started yet (queued, or claimed
  * ahead and waiting for their instant) and the runs of unanswered claims, so
  * that another node runs them within seconds instead of after their lease.
+ * A claim given up an instant before is looked for `commitLatencyMs` after
+ * it, and again after the grace period (the scheduler hands back twice).
  *
  * @since 0.2.0
  */
@@ -43,6 +45,16 @@ export const settleMs = 15_000
  * @since 0.2.0
  */
 export const recheckMs = 1_000
+
+/**
+ * How long after a claim was given up (interrupted by shutdown, say) its
+ * runs are first looked for when handing back: its COMMIT may have reached
+ * the server an instant before, and become visible to another connection an
+ * instant after.
+ *
+ * @since 0.2.0
+ */
+export const commitLatencyMs = 300
 
 /**
  * What the claims need.
@@ -154,6 +166,8 @@ export const make = (options: Options): Claims => {
     const withdrawn = yield* executor.withdraw
     let leases: ReadonlyArray<Lease> = withdrawn
     if (unanswered.size > 0) {
+      const wait = Math.max(...unanswered.values()) + commitLatencyMs - (yield* Clock.currentTimeMillis)
+      if (wait > 0) yield* Effect.sleep(wait)
       const runs = yield* guard("adopt", store.adopt(options.node, [...unanswered.keys()], options.leaseMs))
       // Runs adopted earlier and started are the executor's: not handed back.
       const held = yield* executor.holding(runs.map((run) => run.id))

@@ -122,7 +122,12 @@ export const make = (options: Options): Dispatcher => {
         const failedBefore = yield* claims.failures
         const result = yield* claims.claim(limit)
         yield* Effect.forEach(result.settled, (record) => options.publish(settledEvent(record)), { discard: true })
-        yield* Effect.forEach(result.setAside ?? [], (aside) => options.publish(Event.JobSetAside(aside)), { discard: true })
+        // A job the store could not claim and paused: an operator must look at it.
+        yield* Effect.forEach(result.setAside ?? [], (aside) =>
+          Effect.andThen(
+            Effect.logWarning(`job ${aside.jobId} set aside and paused (${aside.reason}): ${aside.detail}`),
+            options.publish(Event.JobSetAside(aside))
+          ), { discard: true })
         claimed = result.runs.length + result.settled.length
         // A failed attempt may have taken runs: look for them now, not after a sleep.
         if ((yield* claims.failures) > failedBefore) continue

@@ -6,10 +6,14 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
+import type { JobStore } from "../../JobStore.ts"
 import type * as Run from "../../Run.ts"
+import type { StoreError } from "../../StoreError.ts"
+import type { Operation } from "./deadline.ts"
 import { int8s, texts } from "./params.ts"
 import { toJob } from "./rows.ts"
 import { notifyFor } from "./runs.ts"
@@ -102,3 +106,29 @@ export const release = (
     SELECT id::text AS id, ${notifyFor(sql, t, "(SELECT 1 FROM released LIMIT 1) one", "release")} AS notified
     FROM released
     ORDER BY id`
+
+const runId = /^[1-9][0-9]{0,17}$/
+
+/**
+ * The store's `adopt` and `release`, each call made through `call` (its
+ * deadline and error classification).
+ *
+ * @internal
+ */
+export const make = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  call: <A, E, R>(operation: Operation, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, StoreError, R>
+): Pick<JobStore["Service"], "adopt" | "release"> => ({
+  adopt: Effect.fn("PgJobStore.adopt")(function*(node: string, tokens: ReadonlyArray<string>, leaseMs: number) {
+    if (tokens.length === 0) return []
+    const rows = yield* call("adopt", adopt(sql, t, node, tokens, leaseMs))
+    return rows.flatMap((row) => toClaimed(row) ?? [])
+  }),
+  // Ids that are not run ids name no run (and would not fit the bigint column).
+  release: Effect.fn("PgJobStore.release")(function*(node: string, leases: ReadonlyArray<{ readonly id: string; readonly token: string }>) {
+    const valid = leases.filter((lease) => runId.test(lease.id))
+    if (valid.length === 0) return []
+    return (yield* call("release", release(sql, t, node, valid))).map((row) => row.id)
+  })
+})
