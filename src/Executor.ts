@@ -10,6 +10,13 @@
  * outcome is accepted, so an outage while writing an outcome cannot make
  * another node run it again.
  *
+ * One run id, one attempt: a run this node claims anew while it still holds
+ * an earlier attempt (reaped and retried to this node) replaces it, the
+ * earlier handler is interrupted, and nothing of the earlier attempt (its
+ * outcome, its interruption) touches the new one. At shutdown, runs not
+ * started yet are withdrawn (never started here) so the dispatcher can hand
+ * them back to the store.
+ *
  * The executor holds nothing for a job without work in progress (100,000 idle
  * jobs cost nothing here), and little per run: this is the hot path of a
  * drain, where every microsecond per run is a run per second less.

@@ -301,7 +301,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const list = call(
     "list",
-    Effect.flatMap(Jobs.list(sql, t), (rows) => Effect.forEach(rows, (row) => Effect.fromResult(toStoredJob(row))))
+    Effect.flatMap(Jobs.list(sql, t), (rows) =>
+      Effect.gen(function*() {
+        // One row that cannot be read (written by hand, say) must not hide
+        // every other job: it is left out, and said so.
+        const jobs: Array<StoredJob> = []
+        for (const row of rows) {
+          const decoded = toStoredJob(row)
+          if (Result.isSuccess(decoded)) jobs.push(decoded.success)
+          else yield* Effect.logWarning(`job ${JSON.stringify(row.id)} cannot be read and is left out of the list: ${decoded.failure.message}`)
+        }
+        return jobs
+      }))
   ).pipe(
     Effect.map((jobs): ReadonlyArray<StoredJob> => [...jobs].sort((a, b) => a.id.localeCompare(b.id))),
     Effect.withSpan("PgJobStore.list")

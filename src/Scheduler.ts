@@ -18,7 +18,8 @@
  * while its error is retryable; health follows). Every loop is restarted
  * under `restart` whenever it ends. The store's clock is estimated by
  * `StoreClock` on the monotonic clock. Closing the layer's scope shuts down
- * gracefully and within a bound: stop claiming, let running handlers finish
+ * gracefully and within a bound: stop claiming, hand back the runs claimed
+ * but not started, let running handlers finish
  * within `shutdownGrace`, interrupt the rest, record outcomes, stop the loops
  * — at most `shutdownGrace + shutdownMarginMs` whatever the database does.
  *
