@@ -122,6 +122,8 @@ export interface Executor {
   readonly revoke: (leases: ReadonlyArray<Lease>) => Effect.Effect<void>
   /** Runs in progress or awaiting their record. */
   readonly inFlight: Effect.Effect<number>
+  /** Runs whose handlers ended and whose outcome is not written yet (`ClaimRequest.ended`). */
+  readonly ended: Effect.Effect<ReadonlyArray<Lease>>
   /**
    * The recorder loop body: writes outcomes in batches, forever. It reports
    * `idle` while it waits for outcomes and `progress` when it has some and
@@ -359,6 +361,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
 
     const inFlight = Effect.sync(() => held.size)
 
+    // Revoked, withdrawn and superseded entries leave `held`: what is done there waits for its record.
+    const ended = Effect.sync(() => {
+      const out: Array<Lease> = []
+      for (const { phase, run } of held.values()) if (phase === "done") out.push({ id: run.id, token: run.token })
+      return out
+    })
+
     const awaitRuns = Effect.suspend(() => Effect.forEach([...live], Fiber.await, { discard: true }))
 
     const drain = (graceMs: number, marginMs = 2_000) =>
@@ -382,6 +391,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       leases,
       revoke,
       inFlight,
+      ended,
       recorder,
       drain
     }

@@ -109,6 +109,13 @@ export interface ClaimRequest {
    * when the answer never arrives (see `adopt`). Default: one the store picks.
    */
   readonly token?: string | undefined
+  /**
+   * Runs of this node whose handlers have ended but whose outcome is not
+   * written yet (the recorder writes in batches). They hold no overlap slot:
+   * a fire due after its previous run ended must not be skipped, or wait,
+   * for a record that is on its way.
+   */
+  readonly ended?: ReadonlyArray<Lease> | undefined
 }
 
 /**

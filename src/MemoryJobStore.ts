@@ -168,16 +168,20 @@ export const make = Effect.gen(function*() {
     return true
   }
 
-  const runningCount = (jobId: string): number => {
+  // Runs whose handlers ended (`ClaimRequest.ended`) hold no overlap slot.
+  const noneEnded: ReadonlySet<string> = new Set()
+  const runningCount = (jobId: string, ended: ReadonlySet<string> = noneEnded): number => {
     let n = 0
-    for (const row of runs.values()) if (row.record.jobId === jobId && row.record.state === "running") n++
+    for (const row of runs.values()) {
+      if (row.record.jobId === jobId && row.record.state === "running" && !ended.has(`${row.record.id}/${row.token}`)) n++
+    }
     return n
   }
 
-  const earliestRunningStart = (jobId: string): number => {
+  const earliestRunningStart = (jobId: string, ended: ReadonlySet<string>): number => {
     let earliest = Infinity
     for (const row of runs.values()) {
-      if (row.record.jobId === jobId && row.record.state === "running") {
+      if (row.record.jobId === jobId && row.record.state === "running" && !ended.has(`${row.record.id}/${row.token}`)) {
         earliest = Math.min(earliest, row.record.startedAt ?? Infinity)
       }
     }
@@ -187,6 +191,7 @@ export const make = Effect.gen(function*() {
   const claim: JobStore["Service"]["claim"] = (request) =>
     Effect.map(now, (t) => {
       const tasks = new Set(request.tasks)
+      const ended = new Set((request.ended ?? []).map((lease) => `${lease.id}/${lease.token}`))
       const settled: Array<Run.RunRecord> = []
       const setAside: Array<SetAside> = []
       for (const job of jobs.values()) {
@@ -217,9 +222,9 @@ export const make = Effect.gen(function*() {
         if (claimed.length >= request.limit) break
         const job = jobs.get(row.record.jobId)
         if (job === undefined || job.paused || !tasks.has(job.task)) continue
-        const first = firstStart.get(job.id) ?? earliestRunningStart(job.id)
+        const first = firstStart.get(job.id) ?? earliestRunningStart(job.id, ended)
         firstStart.set(job.id, first)
-        const active = running.get(job.id) ?? runningCount(job.id)
+        const active = running.get(job.id) ?? runningCount(job.id, ended)
         if (active >= job.overlap.max) {
           // Skip means "this fire found the job running": a run that started only
           // after the fire came due (a backlog after an outage or a pause) makes it wait.

@@ -270,6 +270,43 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
     )
 
     test(
+      "overlap: a run whose handler ended (its outcome on the way: `ended`) holds no slot; a later attempt of it still does",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        const claim = (ended: ReadonlyArray<{ readonly id: string; readonly token: string }>) =>
+          store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000, ended })
+        yield* store.add(
+          Job.make(taskNamed(task), {
+            id,
+            payload: null,
+            trigger: Trigger.every(100, { anchor: now }),
+            overlap: { max: 1, onLimit: "skip" },
+            misfire: { grace: 600_000 }
+          })
+        )
+        yield* reach(store, now + 100)
+        const first = yield* claim([])
+        assert.strictEqual(first.runs.length, 1)
+        const run = first.runs[0]!
+        // The next fire comes due while the first run's outcome is still being written.
+        yield* reach(store, run.fireTime + 100)
+        // Named with another attempt's token, the run still holds its slot: the fire is skipped.
+        const stale = yield* claim([{ id: run.id, token: `${run.token}-earlier` }])
+        assert.deepStrictEqual(stale.runs, [])
+        assert.isTrue(stale.settled.length >= 1 && stale.settled.every((r) => r.state === "skipped"), JSON.stringify(stale.settled))
+        // Named as ended, it does not: the next fire runs, nothing is skipped.
+        yield* reach(store, (yield* store.now) + 100)
+        const next = yield* claim([{ id: run.id, token: run.token }])
+        assert.strictEqual(next.runs.length, 1, JSON.stringify(next))
+        assert.deepStrictEqual(next.settled.filter((r) => r.state === "skipped"), [])
+        assert.isAbove(next.runs[0]!.fireTime, run.fireTime)
+      })
+    )
+
+    test(
       "overlap: with max 1 and wait, the next fire stays pending until the running one finishes",
       Effect.gen(function*() {
         const store = yield* JobStore

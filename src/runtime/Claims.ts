@@ -67,7 +67,7 @@ export interface Options {
   readonly leaseMs: number
   readonly store: JobStore["Service"]
   readonly guard: StoreGuard
-  readonly executor: Pick<Executor, "submit" | "adopt" | "withdraw" | "holding">
+  readonly executor: Pick<Executor, "submit" | "adopt" | "withdraw" | "holding" | "ended">
 }
 
 /**
@@ -115,9 +115,11 @@ export const make = (options: Options): Claims => {
   let failures = 0
 
   const attempt = (limit: number) =>
-    Effect.suspend(() => {
+    Effect.gen(function*() {
       const token = nextToken()
-      return store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs, token }).pipe(
+      // Runs whose handlers ended hold no overlap slot while their outcome is on its way.
+      const ended = yield* executor.ended
+      return yield* store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs, token, ended }).pipe(
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (at) =>
             Effect.sync(() => {

@@ -44,7 +44,7 @@ export interface Options {
   readonly guard: StoreGuard
   readonly supervisor: Supervisor.Supervisor
   readonly publish: (event: Event) => Effect.Effect<void>
-  readonly executor: Pick<Executor, "inFlight" | "submit" | "adopt" | "withdraw" | "holding">
+  readonly executor: Pick<Executor, "inFlight" | "ended" | "submit" | "adopt" | "withdraw" | "holding">
   readonly clock: StoreClock
   /** Offered to wake the dispatcher (a change, a freed slot). */
   readonly wakeups: Queue.Queue<true>

@@ -38,6 +38,7 @@
 import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
+import type { Lease } from "../../JobStore.ts"
 import { bools, int8s, texts } from "./params.ts"
 import type { ClaimedRow } from "./rows.ts"
 import { nowMs, type Tables } from "./Tables.ts"
@@ -64,7 +65,13 @@ export interface LockedRow {
 export const lockClaimable = (
   sql: SqlClient.SqlClient,
   t: Tables,
-  request: { readonly tasks: ReadonlyArray<string>; readonly limit: number; readonly aheadMs: number }
+  request: {
+    readonly tasks: ReadonlyArray<string>
+    readonly limit: number
+    readonly aheadMs: number
+    /** Runs whose handlers ended, outcome not written yet: no overlap slot (`ClaimRequest.ended`). */
+    readonly ended?: ReadonlyArray<Lease> | undefined
+  }
 ): Effect.Effect<ReadonlyArray<LockedRow>, SqlError.SqlError> =>
   sql<LockedRow>`
     WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
@@ -76,7 +83,8 @@ export const lockClaimable = (
     request.aheadMs > 0
       ? sql`AND j.next_due <= (SELECT t FROM clock) + ${request.aheadMs}::bigint
         AND (j.next_due <= (SELECT t FROM clock)
-          OR NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = j.id AND x.state = 'running'))`
+          OR NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = j.id AND x.state = 'running'
+            AND NOT (x.id::text || '/' || coalesce(x.token, '')) = ANY(${texts(endedKeys(request.ended))})))`
       : sql`AND j.next_due <= (SELECT t FROM clock)`
   }
       ORDER BY j.next_due
@@ -93,7 +101,8 @@ export const lockClaimable = (
           AND NOT o.paused AND o.task = ANY(${texts(request.tasks)})
           AND (
             (o.on_limit = 'skip' AND NOT r.catch_up AND NOT r.manual)
-            OR (SELECT count(*) FROM ${t.runs} x WHERE x.job_id = r.job_id AND x.state = 'running') < o.overlap_max
+            OR (SELECT count(*) FROM ${t.runs} x WHERE x.job_id = r.job_id AND x.state = 'running'
+              AND NOT (x.id::text || '/' || coalesce(x.token, '')) = ANY(${texts(endedKeys(request.ended))})) < o.overlap_max
           )
         ORDER BY r.due_at
         LIMIT ${request.limit}
@@ -110,6 +119,11 @@ export const lockClaimable = (
     -- (a plan that sorts every due job sorts ids, not definitions).
     SELECT clock.t, l.due, j.id, j.definition::text AS definition, j.paused, j.next_fire
     FROM clock LEFT JOIN (locked l JOIN ${t.jobs} j ON j.id = l.id) ON true`
+
+// `ClaimRequest.ended` as the store matches it: a run and the attempt (token)
+// whose handler ended, so a later attempt of the same run still counts.
+const endedKeys = (ended: ReadonlyArray<Lease> | undefined): Array<string> =>
+  (ended ?? []).map((lease) => `${lease.id}/${lease.token}`)
 
 /** The planned fires, as `settle` takes them: one array per column, in `ord` order. @internal */
 export interface FireInput {
@@ -156,6 +170,8 @@ export const settle = (
     readonly leaseMs: number
     /** The claim's fencing token (`ClaimRequest.token`); absent: the transaction's id. */
     readonly token?: string | null | undefined
+    /** Runs whose handlers ended, outcome not written yet: no overlap slot (`ClaimRequest.ended`). */
+    readonly ended?: ReadonlyArray<Lease> | undefined
     readonly jobIds: ReadonlyArray<string>
     readonly fires: FireInput
     readonly advances: AdvanceInput
@@ -178,6 +194,7 @@ export const settle = (
     active AS (
       SELECT job_id, count(*) AS n, min(started_at) AS first_start FROM ${t.runs}
       WHERE state = 'running' AND job_id = ANY(${texts(input.jobIds)})
+        AND NOT (id::text || '/' || coalesce(token, '')) = ANY(${texts(endedKeys(input.ended))})
       GROUP BY job_id
     ),
     candidate AS (

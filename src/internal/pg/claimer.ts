@@ -114,6 +114,7 @@ export const make = (
         t: at,
         node: request.node,
         token: request.token,
+        ended: request.ended,
         limit: request.limit,
         leaseMs: request.leaseMs,
         jobIds: [...jobs.keys()],
