@@ -207,7 +207,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         const once = Effect.suspend((): Effect.Effect<void, unknown> => {
           attempt++
           if (task === undefined) return Effect.die(new Error(`task ${run.task} is not registered in this process`))
-          const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node })
+          const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node, manual: run.manual === true })
           return Effect.provideContext(
             run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
               duration: run.timeout,

@@ -257,7 +257,8 @@ export const make = Effect.gen(function*() {
           payload: row.payload ?? job.payload,
           retry: job.retry,
           timeout: job.timeout,
-          startedAt: t
+          startedAt: t,
+          manual: row.record.manual
         })
       }
       return { runs: claimed, settled, setAside }
@@ -345,7 +346,8 @@ export const make = Effect.gen(function*() {
           payload: row.payload ?? job.payload,
           retry: job.retry,
           timeout: job.timeout,
-          startedAt: row.record.startedAt ?? t
+          startedAt: row.record.startedAt ?? t,
+          manual: row.record.manual
         })
       }
       return adopted.sort((a, b) => a.dueAt - b.dueAt || a.fireTime - b.fireTime || Number(a.id) - Number(b.id))

@@ -93,6 +93,8 @@ export interface Claimed {
   readonly retry: Job.RetryPolicy
   readonly timeout: number | null
   readonly startedAt: number
+  /** A run started by `Scheduler.trigger` (its own key space: it may share its fire time with a scheduled fire). */
+  readonly manual?: boolean | undefined
 }
 
 /**

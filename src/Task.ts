@@ -27,6 +27,12 @@ export interface RunContext {
   readonly attempt: number
   /** The node (process) running it. */
   readonly node: string
+  /**
+   * A run started by `Scheduler.trigger`, not by the schedule. Manual runs
+   * have a key space of their own: a handler that deduplicates by fire time
+   * deduplicates by `(jobId, fireTime, manual)`.
+   */
+  readonly manual: boolean
 }
 
 /**

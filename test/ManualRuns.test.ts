@@ -25,10 +25,10 @@ const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve
 describe("manual runs", () => {
   it.live("a manual trigger at exactly a scheduled fire's time: both run, each with its own record and payload", () =>
     Effect.gen(function*() {
-      const ran: Array<{ readonly fireTime: number; readonly from: string }> = []
+      const ran: Array<{ readonly fireTime: number; readonly from: string; readonly manual: boolean }> = []
       const task = Task.make("nightly-report", Schema.Struct({ from: Schema.String }), ({ from }, context) =>
         Effect.sync(() => {
-          ran.push({ fireTime: context.fireTime, from })
+          ran.push({ fireTime: context.fireTime, from, manual: context.manual })
         }))
       const store = yield* Pg.makeStore({ schema: "manual" })
       const context = yield* Layer.build(
@@ -43,7 +43,11 @@ describe("manual runs", () => {
 
       const finished = scheduler.history({ jobId: "report", states: ["succeeded"] })
       for (let i = 0; i < 200 && (ran.length < 2 || (yield* finished).length < 2); i++) yield* realWait(50)
-      assert.sameDeepMembers(ran, [{ fireTime: manual.fireTime, from: "trigger" }, { fireTime: manual.fireTime, from: "job" }])
+      // The handler can tell them apart: (jobId, fireTime, manual) is the dedup key.
+      assert.sameDeepMembers(ran, [
+        { fireTime: manual.fireTime, from: "trigger", manual: true },
+        { fireTime: manual.fireTime, from: "job", manual: false }
+      ])
       const records = yield* scheduler.history({ jobId: "report" })
       assert.strictEqual(records.length, 2, JSON.stringify(records))
       assert.sameMembers(records.map((record) => record.manual), [true, false])

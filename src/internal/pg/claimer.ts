@@ -141,7 +141,8 @@ export const make = (
             retry: job.retry,
             timeout: job.timeout,
             // A fire claimed ahead starts when it is due.
-            startedAt: Math.max(at, dueAt)
+            startedAt: Math.max(at, dueAt),
+            manual: row.manual
           })
         }
       }

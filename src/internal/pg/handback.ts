@@ -28,6 +28,7 @@ export interface AdoptedRow {
   readonly attempt: number
   readonly token: string
   readonly started_at: unknown
+  readonly manual: boolean
   readonly payload: Schema.Json | null
   readonly definition: unknown
   readonly paused: boolean
@@ -51,9 +52,9 @@ export const adopt = (
       UPDATE ${t.runs} r SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
       FROM ${t.jobs} j
       WHERE j.id = r.job_id AND r.state = 'running' AND r.node = ${node}::text AND r.token = ANY(${texts(tokens)})
-      RETURNING r.id, r.job_id, r.fire_time, r.due_at, r.attempt, r.token, r.started_at, r.payload, j.definition, j.paused
+      RETURNING r.id, r.job_id, r.fire_time, r.due_at, r.attempt, r.token, r.started_at, r.manual, r.payload, j.definition, j.paused
     )
-    SELECT id::text AS id, job_id, fire_time, due_at, attempt, token, started_at, payload, definition, paused
+    SELECT id::text AS id, job_id, fire_time, due_at, attempt, token, started_at, manual, payload, definition, paused
     FROM adopted
     ORDER BY due_at, fire_time, id`
 
@@ -78,7 +79,8 @@ export const toClaimed = (row: AdoptedRow): Run.Claimed | undefined => {
     payload: row.payload ?? payload,
     retry,
     timeout,
-    startedAt: ms(row.started_at)
+    startedAt: ms(row.started_at),
+    manual: row.manual
   }
 }
 
