@@ -169,6 +169,22 @@ export const make = Effect.gen(function*() {
   }
 
   // Runs whose handlers ended (`ClaimRequest.ended`) hold no overlap slot.
+  // A running row as the executor takes it (claimed or adopted).
+  const toClaimed = (row: RunRow, job: Job.Job, startedAt: number): Run.Claimed => ({
+    id: row.record.id,
+    jobId: job.id,
+    fireTime: row.record.fireTime,
+    dueAt: row.record.dueAt,
+    attempt: row.record.attempt,
+    token: row.token,
+    task: job.task,
+    payload: row.payload ?? job.payload,
+    retry: job.retry,
+    timeout: job.timeout,
+    startedAt,
+    manual: row.record.manual
+  })
+
   const noneEnded: ReadonlySet<string> = new Set()
   const runningCount = (jobId: string, ended: ReadonlySet<string> = noneEnded): number => {
     let n = 0
@@ -246,20 +262,7 @@ export const make = Effect.gen(function*() {
         row.token = request.token ?? `${request.node}:${++sequence}`
         row.leaseUntil = t + request.leaseMs
         row.record = { ...row.record, state: "running", node: request.node, startedAt: t }
-        claimed.push({
-          id: row.record.id,
-          jobId: job.id,
-          fireTime: row.record.fireTime,
-          dueAt: row.record.dueAt,
-          attempt: row.record.attempt,
-          token: row.token,
-          task: job.task,
-          payload: row.payload ?? job.payload,
-          retry: job.retry,
-          timeout: job.timeout,
-          startedAt: t,
-          manual: row.record.manual
-        })
+        claimed.push(toClaimed(row, job, t))
       }
       return { runs: claimed, settled, setAside }
     })
@@ -335,20 +338,7 @@ export const make = Effect.gen(function*() {
         const job = jobs.get(row.record.jobId)
         if (job === undefined) continue
         row.leaseUntil = t + leaseMs
-        adopted.push({
-          id: row.record.id,
-          jobId: job.id,
-          fireTime: row.record.fireTime,
-          dueAt: row.record.dueAt,
-          attempt: row.record.attempt,
-          token: row.token,
-          task: job.task,
-          payload: row.payload ?? job.payload,
-          retry: job.retry,
-          timeout: job.timeout,
-          startedAt: row.record.startedAt ?? t,
-          manual: row.record.manual
-        })
+        adopted.push(toClaimed(row, job, row.record.startedAt ?? t))
       }
       return adopted.sort((a, b) => a.dueAt - b.dueAt || a.fireTime - b.fireTime || Number(a.id) - Number(b.id))
     })
