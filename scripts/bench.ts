@@ -1,49 +1,158 @@
 /**
  * The benchmark: real scheduler processes on a real PostgreSQL (embedded,
  * durable settings, in a temporary folder, with `pg_stat_statements`; or
- * `DATABASE_URL`), one JSON line per scenario on stdout, progress on stderr.
- * Every line names the machine (CPU model, cores, memory), the Node and
- * PostgreSQL versions and the command that produced it.
+ * `DATABASE_URL`), one JSON line per scenario on stdout, progress and a
+ * closing table of figures against their targets on stderr. Every line names
+ * the machine (CPU model, cores, memory), the Node and PostgreSQL versions
+ * and the command that produced it.
  *
- *   npm run bench                  # every scenario, about 4 minutes
- *   npm run bench -- drain idle    # some of them
+ *   npm run bench                  # every scenario, about 10 minutes
+ *   npm run bench -- floor drain   # some of them (the drain's ratio to the floor needs `floor` first)
  *
- * Scenarios: drain, every-second, idle, scale, recovery (see
- * `scripts/bench/Scenarios.ts`). For a closer look: `BENCH_WORKER_FLAGS`
- * (Node flags for the scheduler processes, e.g. `--cpu-prof`), `BENCH_PG_FLAGS`
- * (more `postgres` flags), `BENCH_DUMP=dir` (raw ledgers of every-second).
+ * Scenarios, in this order (see `scripts/bench/Scenarios.ts`, `Floor.ts`, `NextFire.ts`):
+ * - floor: the raw-SQL floor, 20,000 runs drained by 2 processes with one claim and one finish statement per batch;
+ * - drain: 20,000 one-off jobs due at once (one `addMany`), 2 processes, medians of 5, with `maxInFlight: 10` and
+ *   with the library's defaults: runs/s and its ratio to the floor, lateness, missed, duplicates, CPU and
+ *   statements per run with the scheduling included, peak RSS;
+ * - every-second: 500 jobs every second for 30 s, 2 processes, with the defaults and with `maxInFlight: 10`;
+ * - add-many: 100,000 one-off jobs by one `addMany`, median of 3;
+ * - scale: one process declaring 100,000 jobs (registration, idle and peak RSS), and a drain beside them;
+ * - next-fire: next fires of 100,000 cron triggers with distinct expressions and zones, in process;
+ * - idle: statements per second of 10,000 jobs none of which is due;
+ * - recovery: the database restarted under load.
+ *
+ * For a closer look: `BENCH_WORKER_FLAGS` (Node flags for the scheduler
+ * processes, e.g. `--cpu-prof`), `BENCH_PG_FLAGS` (more `postgres` flags),
+ * `BENCH_DUMP=dir` (raw ledgers of every-second).
  */
+import * as Compiled from "./bench/Compiled.ts"
 import * as Bench from "./bench/Bench.ts"
 import * as Database from "./bench/Database.ts"
 import { describeMachine, machine } from "./bench/Figures.ts"
+import * as Floor from "./bench/Floor.ts"
+import * as NextFire from "./bench/NextFire.ts"
 import * as Scenarios from "./bench/Scenarios.ts"
+import { atLeast, atMost, below, type Check, reference, table } from "./bench/Summary.ts"
 
-const scenarios = {
-  drain: (bench: Bench.Bench) => Scenarios.drain(bench, { jobs: 20_000, processes: 2, repeat: 3 }),
-  "every-second": (bench: Bench.Bench) =>
-    Scenarios.everySecond(bench, { jobs: 500, seconds: 30, processes: 2, claimAheadMs: 100 }),
-  idle: (bench: Bench.Bench) => Scenarios.idle(bench, { jobs: 10_000, windowSeconds: 60, processes: 2 }),
-  scale: (bench: Bench.Bench) => Scenarios.scale(bench, { jobs: 100_000, drainJobs: 20_000, repeat: 3, idleMs: 10_000 }),
-  recovery: (bench: Bench.Bench) => Scenarios.recovery(bench, { jobs: 100, processes: 2, downMs: 3_000, repeat: 3 })
-} as const
+/** The scheduler's default `batchSize` (`Scheduler.Options.batchSize`, src/Scheduler.ts). */
+const defaultBatchSize = 512
+/** `PgClient`'s default pool (`maxConnections`), which a scheduler process of the bench uses, LISTEN included. */
+const defaultConnections = 10
 
-type Name = keyof typeof scenarios
+interface Outcome {
+  readonly figures: object
+  readonly checks: ReadonlyArray<Check>
+}
 
-const isName = (name: string): name is Name => Object.hasOwn(scenarios, name)
+// Figures one scenario leaves for a later one: the floor for the drain's ratio.
+let floorRunsPerSecond: number | undefined
 
+const drainChecks = (label: string, f: Awaited<ReturnType<typeof Scenarios.drain>>, minRate: number): Array<Check> => [
+  atLeast(`drain ${label}: runs/s`, f.runsPerSecond.median, minRate),
+  ...(label === "maxInFlight 10" ? [atLeast(`drain ${label}: ratio to floor`, f.ratioToFloor, 0.6)] : []),
+  atMost(`drain ${label}: duplicates`, f.duplicates, 0),
+  atMost(`drain ${label}: missed`, f.missed, 0),
+  atMost(`drain ${label}: CPU µs/run (scheduling incl.)`, f.cpuUsPerRun.median, 100),
+  atMost(`drain ${label}: statements/job (scheduling incl.)`, f.statementsPerJob.median, 0.5),
+  atMost(`drain ${label}: peak RSS per worker`, f.peakRssMb.median, 150, " MB"),
+  reference(`drain ${label}: lateness p50`, f.latenessP50Ms.median, " ms"),
+  reference(`drain ${label}: lateness p99`, f.latenessP99Ms.median, " ms")
+]
+
+const everyChecks = (label: string, f: Awaited<ReturnType<typeof Scenarios.everySecond>>["defaults"]): Array<Check> => [
+  atMost(`every-second ${label}: lateness p50`, f.latenessMs.p50, 5, " ms"),
+  atMost(`every-second ${label}: lateness p99`, f.latenessMs.p99, 15, " ms"),
+  reference(`every-second ${label}: lateness max`, f.latenessMs.max, " ms"),
+  atMost(`every-second ${label}: duplicates`, f.duplicates, 0),
+  atMost(`every-second ${label}: missed`, f.missed, 0)
+]
+
+const scenarios: Record<string, (bench: Bench.Bench) => Promise<Outcome>> = {
+  floor: async (bench) => {
+    const figures = await Floor.floor(bench, {
+      jobs: 20_000,
+      processes: 2,
+      repeat: 5,
+      batchSize: defaultBatchSize,
+      connections: defaultConnections,
+      loops: defaultConnections
+    })
+    floorRunsPerSecond = figures.runsPerSecond.median
+    return { figures, checks: [reference("floor (raw SQL): runs/s", figures.runsPerSecond.median)] }
+  },
+  drain: async (bench) => {
+    const common = { jobs: 20_000, processes: 2, repeat: 5, floorRunsPerSecond }
+    const limited = await Scenarios.drain(bench, { ...common, maxInFlight: 10 })
+    const defaults = await Scenarios.drain(bench, common)
+    return {
+      figures: { maxInFlight10: limited, defaults },
+      checks: [...drainChecks("maxInFlight 10", limited, 11_000), ...drainChecks("defaults", defaults, 16_000)]
+    }
+  },
+  "every-second": async (bench) => {
+    const figures = await Scenarios.everySecond(bench, { jobs: 500, seconds: 30, processes: 2, maxInFlight: 10 })
+    return {
+      figures,
+      checks: [...everyChecks("defaults", figures.defaults), ...everyChecks("maxInFlight 10", figures.withMaxInFlight)]
+    }
+  },
+  "add-many": async (bench) => {
+    const figures = await Scenarios.addMany(bench, { jobs: 100_000, repeat: 3 })
+    return { figures, checks: [atMost("add-many 100,000 one-off jobs", figures.ms.median, 2_000, " ms")] }
+  },
+  scale: async (bench) => {
+    const figures = await Scenarios.scale(bench, { jobs: 100_000, drainJobs: 20_000, repeat: 3, idleMs: 10_000 })
+    return {
+      figures,
+      checks: [
+        atMost("register 100,000 declared jobs", figures.registerMs.median, 2_000, " ms"),
+        atMost("idle with 100,000 jobs: peak RSS", figures.peakRssMb.median, 220, " MB"),
+        reference("idle with 100,000 jobs: RSS", figures.idleRssMb.median, " MB")
+      ]
+    }
+  },
+  "next-fire": async () => {
+    const figures = NextFire.nextFire({ jobs: 100_000, repeat: 5 })
+    return {
+      figures,
+      checks: [
+        atMost("next fire of 100,000 (parse incl.)", figures.firstPass.totalMs, 300, " ms"),
+        atMost("next fire of 100,000 (held triggers)", figures.held.totalMs, 300, " ms")
+      ]
+    }
+  },
+  idle: async (bench) => {
+    const figures = await Scenarios.idle(bench, { jobs: 10_000, windowSeconds: 60, processes: 2 })
+    return { figures, checks: [atMost("idle: statements/s (both processes)", figures.statementsPerSecond, 0.5)] }
+  },
+  recovery: async (bench) => {
+    const figures = await Scenarios.recovery(bench, { jobs: 100, processes: 2, downMs: 3_000, repeat: 3 })
+    return {
+      figures,
+      checks: "skipped" in figures ? [] : [
+        below("recovery: first run after the server is ready", figures.firstRunAfterReadyMs.median, 100, " ms"),
+        atMost("recovery: duplicates", figures.duplicates, 0)
+      ]
+    }
+  }
+}
+
+const names = Object.keys(scenarios)
 const args = process.argv.slice(2)
-const unknown = args.filter((arg) => !isName(arg))
+const unknown = args.filter((arg) => !names.includes(arg))
 if (unknown.length > 0) {
-  process.stderr.write(`unknown scenario ${unknown.join(", ")}; known: ${Object.keys(scenarios).join(", ")}\n`)
+  process.stderr.write(`unknown scenario ${unknown.join(", ")}; known: ${names.join(", ")}\n`)
   process.exit(2)
 }
-const chosen: ReadonlyArray<Name> = args.length === 0 ? Object.keys(scenarios).filter(isName) : args.filter(isName)
+// Always in the order above (the floor before the drain), whatever the order asked.
+const chosen = args.length === 0 ? names : names.filter((name) => args.includes(name))
 
 const db = await Database.launch()
 const bench = Bench.make(db)
 const about = {
   command: ["npm run bench", ...(args.length > 0 ? ["--", ...args] : [])].join(" "),
   machine: machine(db.settings["server_version"] ?? "unknown"),
+  workers: Compiled.runs,
   database: {
     server: db.server.managed ? "embedded (temporary folder)" : "DATABASE_URL",
     fsync: db.settings["fsync"],
@@ -51,23 +160,28 @@ const about = {
     full_page_writes: db.settings["full_page_writes"]
   }
 }
-bench.log(`${describeMachine(about.machine)} (fsync ${about.database.fsync}); scenarios: ${chosen.join(", ")}`)
+bench.log(`${describeMachine(about.machine)} (fsync ${about.database.fsync}); workers run ${Compiled.runs}; scenarios: ${chosen.join(", ")}`)
+Compiled.compile()
 
 let failed = false
+const checks: Array<Check> = []
 try {
   for (const name of chosen) {
     const started = Date.now()
     try {
-      const figures = await scenarios[name](bench)
+      const outcome = await scenarios[name]!(bench)
+      checks.push(...outcome.checks)
       process.stdout.write(
-        `${JSON.stringify({ scenario: name, ...figures, elapsedS: Math.round((Date.now() - started) / 1_000), ...about })}\n`
+        `${JSON.stringify({ scenario: name, ...outcome.figures, elapsedS: Math.round((Date.now() - started) / 1_000), ...about })}\n`
       )
     } catch (error) {
       failed = true
+      checks.push({ figure: `${name}: failed`, measured: (String(error).split("\n")[0] ?? "").slice(0, 60), target: "runs", met: false })
       process.stdout.write(`${JSON.stringify({ scenario: name, error: String(error), ...about })}\n`)
     }
   }
 } finally {
   await db.dispose()
 }
+process.stderr.write(`\n${describeMachine(about.machine)}\n${table(checks)}\n`)
 process.exit(failed ? 1 : 0)

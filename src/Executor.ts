@@ -3,9 +3,13 @@
  *
  * A run executes its task under the job's timeout and retry policies;
  * whatever the handler does — fail, die, hang past its timeout — ends as an
- * outcome on its own run and touches nothing else. A run claimed ahead of its
- * due instant (see `PgJobStore.Options.claimAhead`) waits for that instant by
- * the store's clock, so it starts on time and never early. Outcomes are
+ * outcome on its own run and touches nothing else.
+ *
+ * Claims are apart from handler slots: claimed runs wait in a local queue
+ * (`RunQueue`) and start, in due-then-fire-time order, as `maxInFlight`
+ * slots free up; a run claimed ahead of its due instant (see
+ * `Scheduler.Options.claimAhead`) starts at that instant by the store's
+ * clock, never early. Queued runs are renewed like running ones. Outcomes are
  * written in batches by the recorder, and a run's lease is renewed until its
  * outcome is accepted, so an outage while writing an outcome cannot make
  * another node run it again.
@@ -23,26 +27,20 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { Event } from "./Event.ts"
+import * as Attempts from "./runtime/Attempts.ts"
 import * as Bounded from "./runtime/Bounded.ts"
-import * as Job from "./Job.ts"
+import * as RunQueue from "./runtime/RunQueue.ts"
 import type { Lease } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
-import * as Supervisor from "./Supervisor.ts"
 import type * as Task from "./Task.ts"
-
-class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", { timeoutMs: Schema.Number }) {}
 
 /**
  * What the executor needs from the scheduler around it.
@@ -63,6 +61,24 @@ export interface Options<R> {
    * `startedAt` is ahead of it waits until then. Default: `Clock`.
    */
   readonly storeNow?: Effect.Effect<number> | undefined
+  /** Most handlers running at once (`Scheduler.Options.maxInFlight`). Default 10,000. */
+  readonly maxInFlight?: number | undefined
+  /** Called when the queue of claimed runs fell to the level asked for by `wakeBelow`. */
+  readonly onRoom?: Effect.Effect<void> | undefined
+}
+
+/**
+ * What the executor holds, for the dispatcher to size its claims.
+ *
+ * @since 0.3.0
+ */
+export interface Load {
+  /** Handlers running (each holds a slot). */
+  readonly running: number
+  /** Claimed runs waiting for a slot or for their due instant. */
+  readonly waiting: number
+  /** Mean time a run holds its slot, ms (recent runs weigh more); `undefined` before any ended. */
+  readonly meanRunMs: number | undefined
 }
 
 interface Held {
@@ -76,6 +92,10 @@ interface Held {
    */
   phase: "waiting" | "running" | "done"
   fiber: Fiber.Fiber<void> | undefined
+  /** Whether it holds a handler slot (from its start until its handler ended or it was taken away). */
+  slot: boolean
+  /** When it took its slot (this process's clock), for the mean run time. */
+  since: number
 }
 
 interface Finished {
@@ -120,8 +140,15 @@ export interface Executor {
    * holds nothing up.
    */
   readonly revoke: (leases: ReadonlyArray<Lease>) => Effect.Effect<void>
-  /** Runs in progress or awaiting their record. */
+  /** Runs held: queued, in progress or awaiting their record. */
   readonly inFlight: Effect.Effect<number>
+  /** Running and waiting runs, and the mean run time (see `Load`). */
+  readonly load: Effect.Effect<Load>
+  /**
+   * Asks for `onRoom` once the queue of waiting runs holds `waiting` runs or
+   * fewer (at once if it does already).
+   */
+  readonly wakeBelow: (waiting: number) => Effect.Effect<void>
   /** Runs whose handlers ended and whose outcome is not written yet (`ClaimRequest.ended`). */
   readonly ended: Effect.Effect<ReadonlyArray<Lease>>
   /**
@@ -153,10 +180,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const scope = yield* Scope.make("parallel")
     yield* Effect.addFinalizer(() => Bounded.close(scope, 1_000))
     const storeNow = options.storeNow ?? Clock.currentTimeMillis
-    // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
-    const sleepUntil = (instant: number): Effect.Effect<void> =>
-      Effect.flatMap(storeNow, (now) =>
-        now >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - now)), sleepUntil(instant)))
+    const slots = options.maxInFlight ?? 10_000
     // One entry per run id: the attempt this node executes now. An earlier
     // attempt of the same run (superseded, revoked) is no longer in it, and
     // every step of a run checks that its entry is still the one held before
@@ -168,6 +192,28 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const outcomes = yield* Queue.unbounded<Finished>()
     let unrecorded: Array<Finished> = []
     const current = (entry: Held) => held.get(entry.run.id) === entry
+    // Claimed runs not started yet, first to start at the head.
+    const queue = RunQueue.make<Held>((entry) => entry.phase === "waiting" && current(entry))
+    let waiting = 0
+    let running = 0
+    let meanRunMs: number | undefined
+    let wakeAt = -1
+    // Forked runs whose fibers have not begun yet.
+    let starting = 0
+    // The one timer waiting for the head's due instant, if any.
+    let timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
+
+    const leave = (entry: Held) => {
+      if (entry.phase === "waiting") waiting--
+    }
+    // Gives back an entry's slot (once), weighing its time into the mean.
+    const release = (entry: Held, at: number) => {
+      if (!entry.slot) return
+      entry.slot = false
+      running--
+      const took = Math.max(0, at - entry.since)
+      meanRunMs = meanRunMs === undefined ? took : meanRunMs + (took - meanRunMs) / 8
+    }
 
     const interrupted = (entry: Held) =>
       Effect.gen(function*() {
@@ -177,6 +223,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         entry.phase = "done"
         const { run } = entry
         const endedAt = yield* Clock.currentTimeMillis
+        release(entry, endedAt)
         // Interrupted by shutdown after the grace period: record it honestly.
         const error = "interrupted: the node shut down before the handler finished"
         yield* Queue.offer(outcomes, {
@@ -186,89 +233,109 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         })
       })
 
-    // Starts the run unless it was withdrawn, revoked or superseded meanwhile:
-    // one synchronous step, so withdrawing and starting never both happen.
-    const start = (entry: Held) =>
-      Effect.sync(() => {
-        if (!current(entry) || entry.phase !== "waiting") return false
-        entry.phase = "running"
-        return true
-      })
-
-    const execute = (entry: Held, ahead: boolean): Effect.Effect<void> =>
+    const execute = (entry: Held, startedAt: number): Effect.Effect<void> =>
       Effect.gen(function*() {
         const { run } = entry
-        if (ahead) yield* sleepUntil(run.startedAt)
-        if (!(yield* start(entry))) return
-        const task = options.tasks.get(run.task)
-        const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
-        yield* options.publish(Event.RunStarted({ ...base, attempt: run.attempt, node: options.node, at: run.startedAt }))
-        let attempt = run.attempt - 1
-        const once = Effect.suspend((): Effect.Effect<void, unknown> => {
-          attempt++
-          if (task === undefined) return Effect.die(new Error(`task ${run.task} is not registered in this process`))
-          const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node, manual: run.manual === true })
-          return Effect.provideContext(
-            run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
-              duration: run.timeout,
-              orElse: () => Effect.fail(new TimedOut({ timeoutMs: run.timeout ?? 0 }))
-            }),
-            options.context
-          )
-        })
-        // Most jobs make one attempt: no retry machinery for them.
-        const exit = run.retry.attempts <= 1 ? yield* Effect.exit(once) : yield* Effect.exit(Effect.retry(
-          Effect.sandbox(once),
-          Job.retrySchedule(run.retry).pipe(
-            Schedule.setInputType<Cause.Cause<unknown>>(),
-            // An interrupted handler (lease lost, shutdown) is not retried.
-            Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
-            Schedule.tap(({ input, now }) =>
-              options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
-            )
-          )
-        ))
-        // Runs claimed ahead are woken together at their instant: let the
-        // others due then start before this one's bookkeeping.
-        if (ahead) yield* Effect.yieldNow
-        const endedAt = yield* Clock.currentTimeMillis
+        starting--
+        yield* options.publish(Event.RunStarted({
+          jobId: run.jobId,
+          fireTime: run.fireTime,
+          runId: run.id,
+          attempt: run.attempt,
+          node: options.node,
+          at: startedAt
+        }))
+        const ended = yield* Attempts.run(run, options)
+        // Runs started together (due at one instant): let the others' handlers
+        // start before this one's bookkeeping.
+        if (starting > 0) yield* Effect.yieldNow
         // Revoked or superseded while it ran: its outcome is not this node's to write.
         if (!current(entry) || entry.phase !== "running") return
         entry.phase = "done"
-        if (Exit.isSuccess(exit)) {
-          yield* Queue.offer(outcomes, {
-            run,
-            outcome: { id: run.id, token: run.token, state: "succeeded", attempt, error: null, endedAt },
-            event: Event.RunSucceeded({ ...base, attempt, at: endedAt })
-          })
-        } else {
-          const timedOut = isTimedOut(exit.cause)
-          const error = causeText(exit.cause)
-          yield* Queue.offer(outcomes, {
-            run,
-            outcome: { id: run.id, token: run.token, state: timedOut ? "timed-out" : "failed", attempt, error, endedAt },
-            event: timedOut
-              ? Event.RunTimedOut({ ...base, attempt, at: endedAt })
-              : Event.RunFailed({ ...base, attempt, error, at: endedAt })
-          })
-        }
-      }).pipe(Effect.onInterrupt(() => interrupted(entry)))
+        release(entry, ended.outcome.endedAt)
+        yield* Queue.offer(outcomes, { run, event: ended.event, outcome: { ...ended.outcome, startedAt } })
+        // Its slot is free: the next run in the queue takes it.
+        yield* pump
+      }).pipe(Effect.onInterrupt(() => Effect.andThen(interrupted(entry), pump)))
+
+    // Starts queued runs while slots are free and the head is due (by the
+    // store's clock), in queue order; past them, arms one timer for the
+    // head's instant. Uninterruptible: a run marked started always gets its fiber.
+    const pump: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
+      if (waiting === 0 || running >= slots) return Effect.void
+      return Effect.flatMap(storeNow, (now) =>
+        Effect.gen(function*() {
+          const since = yield* Clock.currentTimeMillis
+          let head = queue.peek()
+          while (head !== undefined && running < slots && head.run.startedAt <= now) {
+            queue.pop()
+            const entry = head
+            entry.phase = "running"
+            waiting--
+            running++
+            entry.slot = true
+            entry.since = since
+            starting++
+            const fiber = yield* Effect.forkIn(execute(entry, Math.max(now, entry.run.startedAt)), scope)
+            entry.fiber = fiber
+            live.add(fiber)
+            fiber.addObserver(() => {
+              live.delete(fiber)
+              entry.fiber = undefined
+            })
+            head = queue.peek()
+          }
+          if (wakeAt >= 0 && waiting <= wakeAt) {
+            wakeAt = -1
+            if (options.onRoom !== undefined) yield* options.onRoom
+          }
+          if (head !== undefined && running < slots && head.run.startedAt > now) yield* arm(head.run.startedAt)
+        }))
+    }))
+
+    // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.
+    const sleepUntil = (instant: number): Effect.Effect<void> =>
+      Effect.flatMap(storeNow, (now) =>
+        now >= instant ? Effect.void : Effect.andThen(Effect.sleep(Math.ceil(instant - now)), sleepUntil(instant)))
+
+    const arm = (at: number) =>
+      Effect.gen(function*() {
+        if (timer !== undefined && timer.at <= at) return
+        if (timer !== undefined) yield* Effect.forkIn(Fiber.interrupt(timer.fiber), scope)
+        const fiber = yield* Effect.forkIn(
+          Effect.andThen(sleepUntil(at), Effect.suspend(() => {
+            timer = undefined
+            return pump
+          })),
+          scope
+        )
+        timer = { at, fiber }
+      })
 
     // Interrupts an attempt's handler in the background: never waits for it
     // (one that ignores interruption holds nothing up).
     const stop = (entry: Held) =>
       entry.fiber === undefined ? Effect.void : Effect.asVoid(Effect.forkIn(Fiber.interrupt(entry.fiber), scope))
 
+    // Takes an entry away (revoked, superseded): it leaves the queue or gives back its slot.
+    const takeAway = (entry: Held) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        Effect.sync(() => {
+          leave(entry)
+          release(entry, at)
+          entry.phase = "done"
+          held.delete(entry.run.id)
+        }))
+
     const leaseLost = (run: Run.Claimed) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) =>
         options.publish(Event.RunLeaseLost({ jobId: run.jobId, fireTime: run.fireTime, runId: run.id, at })))
 
-    // Runs start in the order they were claimed; a run claimed ahead of its due
-    // instant waits for it, by the store's clock, never starting early.
+    // Claimed runs join the queue; they start as slots free up, in due and
+    // fire-time order, and never before their due instant.
     const accept = (claimed: ReadonlyArray<Run.Claimed>, adopted: boolean) =>
       Effect.gen(function*() {
         if (claimed.length === 0) return
-        const now = yield* storeNow
         for (const run of claimed) {
           const earlier = held.get(run.id)
           if (earlier !== undefined) {
@@ -276,34 +343,25 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             if (adopted || earlier.run.token === run.token) continue
             // Claimed anew: the store took the earlier attempt's lease. Its
             // handler is interrupted; nothing of it is recorded.
-            earlier.phase = "done"
-            held.delete(run.id)
+            yield* takeAway(earlier)
             yield* stop(earlier)
             yield* leaseLost(earlier.run)
           }
-          const entry: Held = { run, phase: "waiting", fiber: undefined }
+          const entry: Held = { run, phase: "waiting", fiber: undefined, slot: false, since: 0 }
           held.set(run.id, entry)
-          const fiber = yield* Effect.forkIn(execute(entry, run.startedAt > now), scope)
-          entry.fiber = fiber
-          live.add(fiber)
-          fiber.addObserver(() => {
-            live.delete(fiber)
-            entry.fiber = undefined
-          })
+          queue.push(entry)
+          waiting++
         }
+        yield* pump
       })
 
-    const withdraw = Effect.gen(function*() {
-      const withdrawn: Array<Held> = []
-      for (const entry of held.values()) {
-        if (entry.phase !== "waiting") continue
-        entry.phase = "done"
-        withdrawn.push(entry)
-      }
+    const withdraw = Effect.sync(() => {
+      const withdrawn = queue.drain()
       for (const entry of withdrawn) {
+        entry.phase = "done"
         held.delete(entry.run.id)
-        yield* stop(entry)
       }
+      waiting = 0
       return withdrawn.map(({ run }) => ({ id: run.id, token: run.token }))
     })
 
@@ -312,16 +370,18 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const leases = Effect.sync(() => [...held.values()].map(({ run }) => ({ id: run.id, token: run.token })))
 
     const revoke = (lost: ReadonlyArray<Lease>) =>
-      Effect.forEach(lost, ({ id, token }) =>
-        Effect.gen(function*() {
-          const entry = held.get(id)
-          if (entry === undefined || entry.run.token !== token) return
-          held.delete(id)
-          // Done first, so neither its end nor its interrupt hook writes an outcome.
-          entry.phase = "done"
-          yield* stop(entry)
-          yield* leaseLost(entry.run)
-        }), { discard: true })
+      Effect.andThen(
+        Effect.forEach(lost, ({ id, token }) =>
+          Effect.gen(function*() {
+            const entry = held.get(id)
+            if (entry === undefined || entry.run.token !== token) return
+            // Done first, so neither its end nor its interrupt hook writes an outcome.
+            yield* takeAway(entry)
+            yield* stop(entry)
+            yield* leaseLost(entry.run)
+          }), { discard: true }),
+        pump
+      )
 
     const record = (batch: ReadonlyArray<Finished>) =>
       Effect.gen(function*() {
@@ -360,6 +420,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       })
 
     const inFlight = Effect.sync(() => held.size)
+    const load = Effect.sync((): Load => ({ running, waiting, meanRunMs }))
+    const wakeBelow = (level: number) =>
+      Effect.suspend(() => {
+        if (waiting <= level) return options.onRoom ?? Effect.void
+        wakeAt = level
+        return Effect.void
+      })
 
     // Revoked, withdrawn and superseded entries leave `held`: what is done there waits for its record.
     const ended = Effect.sync(() => {
@@ -391,24 +458,10 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       leases,
       revoke,
       inFlight,
+      load,
+      wakeBelow,
       ended,
       recorder,
       drain
     }
   })
-
-// A handler's timeout is its own failure; under retries it is wrapped once
-// more (the retried effect is sandboxed).
-const isTimedOut = (cause: Cause.Cause<unknown>): boolean =>
-  Cause.findErrorOption(cause).pipe(
-    Option.exists((error) =>
-      error instanceof TimedOut ||
-      (Cause.isCause(error) && Cause.findErrorOption(error).pipe(Option.exists((inner) => inner instanceof TimedOut)))
-    )
-  )
-
-const causeText = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  if (Cause.isCause(error)) return causeText(error)
-  return Supervisor.describe(error).slice(0, 2_000)
-}

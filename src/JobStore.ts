@@ -52,13 +52,29 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
 }
 
 /**
- * A job with this id exists already.
+ * A job with this id exists already. From `addMany`, `index` is the position
+ * in the batch of the first job refused: its id is stored already, or an
+ * earlier job of the same batch has it (and nothing of the batch was stored).
+ * Absent from `add`.
+ *
+ * @example
+ * ```ts
+ * import { JobStore } from "steadfast"
+ *
+ * const error = new JobStore.JobExists({ id: "report-42", index: 3 })
+ * error.message // a job with id report-42 exists already (index 3 of the batch)
+ * ```
  *
  * @since 0.1.0
  */
-export class JobExists extends Schema.TaggedError<JobExists>()("JobExists", { id: Schema.String }) {
+export class JobExists extends Schema.TaggedError<JobExists>()("JobExists", {
+  id: Schema.String,
+  /** @since 0.2.0 */
+  index: Schema.optionalKey(Schema.Number)
+}) {
   override get message(): string {
-    return `a job with id ${this.id} exists already`
+    const at = this.index === undefined ? "" : ` (index ${this.index} of the batch)`
+    return `a job with id ${this.id} exists already${at}`
   }
 }
 
@@ -116,6 +132,13 @@ export interface ClaimRequest {
    * for a record that is on its way.
    */
   readonly ended?: ReadonlyArray<Lease> | undefined
+  /**
+   * Claim ahead: a job with no run in progress whose next fire is due within
+   * this many ms is claimed now, its run starting at its due instant
+   * (`Run.Claimed.startedAt`), so that its handler starts on time however
+   * long the claim takes. Default 0: fires are claimed once due.
+   */
+  readonly aheadMs?: number | undefined
 }
 
 /**
@@ -203,6 +226,14 @@ export class JobStore extends Context.Service<JobStore, {
     options: RegisterOptions
   ) => Effect.Effect<RegisterReport, StoreError>
   readonly add: (job: Job.Job) => Effect.Effect<StoredJob, StoreError | JobExists>
+  /**
+   * Adds many dynamic jobs, each as `add` would, all or nothing: when an id
+   * is stored already or appears twice in the batch, nothing is stored and
+   * the error is `JobExists` with that id and its `index` in the batch (the
+   * first such). Returns how many were stored; an empty batch is 0 and asks
+   * nothing of the store. Wakes other processes once per batch.
+   */
+  readonly addMany: (jobs: ReadonlyArray<Job.Job>) => Effect.Effect<number, StoreError | JobExists>
   /** Replaces a job's definition; a changed trigger recomputes the next fire. */
   readonly update: (job: Job.Job) => Effect.Effect<StoredJob, StoreError | JobNotFound>
   readonly setPaused: (id: string, paused: boolean) => Effect.Effect<StoredJob, StoreError | JobNotFound>
@@ -221,8 +252,11 @@ export class JobStore extends Context.Service<JobStore, {
    * each `(job, fire time)` is claimed at most once however claims race.
    */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ClaimResult, StoreError>
-  /** The earliest instant something of these tasks becomes claimable, if any. */
-  readonly nextWake: (tasks: ReadonlyArray<string>) => Effect.Effect<Option.Option<number>, StoreError>
+  /**
+   * The earliest instant something of these tasks becomes claimable, if any
+   * (with `aheadMs`, as a claim with that `ClaimRequest.aheadMs` sees it).
+   */
+  readonly nextWake: (tasks: ReadonlyArray<string>, aheadMs?: number) => Effect.Effect<Option.Option<number>, StoreError>
   /** Records outcomes. Returns, per outcome, whether it was accepted: a stale token is refused. */
   readonly finish: (outcomes: ReadonlyArray<Run.Outcome>) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
   /** Renews this node's leases; returns the ids of the runs it no longer holds. */

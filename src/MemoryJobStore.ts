@@ -210,9 +210,21 @@ export const make = Effect.gen(function*() {
       const ended = new Set((request.ended ?? []).map((lease) => `${lease.id}/${lease.token}`))
       const settled: Array<Run.RunRecord> = []
       const setAside: Array<SetAside> = []
+      const aheadMs = request.aheadMs ?? 0
+      // Fires planned ahead of their due instant (claim ahead): claimable now, to start when due.
+      const ahead = new Set<RunRow>()
+      // Jobs with a run in progress, in one pass (not one per job).
+      const busy = new Set<string>()
+      if (aheadMs > 0) {
+        for (const row of runs.values()) {
+          if (row.record.state === "running" && !ended.has(`${row.record.id}/${row.token}`)) busy.add(row.record.jobId)
+        }
+      }
       for (const job of jobs.values()) {
         if (job.paused || !tasks.has(job.task) || job.nextFire === null) continue
-        const planned = planDue(job, job.nextFire, t, 0)
+        // Claimed ahead only when nothing of the job runs: overlap decides once due.
+        const window = aheadMs > 0 && !busy.has(job.id) ? aheadMs : 0
+        const planned = planDue(job, job.nextFire, t, window)
         if (Result.isFailure(planned)) {
           const aside: SetAside = { jobId: job.id, reason: "unplannable", detail: planned.failure, at: t }
           setAside.push(aside)
@@ -224,12 +236,13 @@ export const make = Effect.gen(function*() {
         for (const fire of plan.fires) {
           const row = addRun(job, fire, false, null, t)
           if (row !== undefined && fire.state !== "pending") settled.push(row.record)
+          if (row !== undefined && fire.state === "pending" && fire.dueAt > t) ahead.add(row)
         }
         jobs.set(job.id, { ...job, nextFire: plan.nextFire })
       }
       const claimed: Array<Run.Claimed> = []
       const pending = [...runs.values()]
-        .filter((row) => row.record.state === "pending" && row.record.dueAt <= t)
+        .filter((row) => row.record.state === "pending" && (row.record.dueAt <= t || ahead.has(row)))
         .sort((a, b) => a.record.dueAt - b.record.dueAt || a.record.fireTime - b.record.fireTime)
       const running = new Map<string, number>()
       // Per job, the earliest start among runs running before this claim.
@@ -259,21 +272,26 @@ export const make = Effect.gen(function*() {
           continue
         }
         running.set(job.id, active + 1)
+        // A fire claimed ahead starts when it is due.
+        const startedAt = Math.max(t, row.record.dueAt)
         row.token = request.token ?? `${request.node}:${++sequence}`
         row.leaseUntil = t + request.leaseMs
-        row.record = { ...row.record, state: "running", node: request.node, startedAt: t }
-        claimed.push(toClaimed(row, job, t))
+        row.record = { ...row.record, state: "running", node: request.node, startedAt }
+        claimed.push(toClaimed(row, job, startedAt))
       }
       return { runs: claimed, settled, setAside }
     })
 
-  const nextWake: JobStore["Service"]["nextWake"] = (taskList) =>
+  const nextWake: JobStore["Service"]["nextWake"] = (taskList, aheadMs = 0) =>
     Effect.sync(() => {
       const tasks = new Set(taskList)
+      const busy = new Set<string>()
+      if (aheadMs > 0) for (const row of runs.values()) if (row.record.state === "running") busy.add(row.record.jobId)
       let earliest = Infinity
       for (const job of jobs.values()) {
         if (job.paused || !tasks.has(job.task) || job.nextFire === null) continue
-        earliest = Math.min(earliest, Trigger.dueAt(job.trigger, job.nextFire, job.id))
+        const due = Trigger.dueAt(job.trigger, job.nextFire, job.id)
+        earliest = Math.min(earliest, aheadMs > 0 && !busy.has(job.id) ? due - aheadMs : due)
       }
       for (const row of runs.values()) {
         if (row.record.state !== "pending") continue
@@ -298,12 +316,16 @@ export const make = Effect.gen(function*() {
             row.record.error === outcome.error
           ) return true
           if (row.record.state !== "running") return false
+          // A start later than the claim's (the run waited for a slot), never past the end.
+          const claimedStart = row.record.startedAt ?? t
+          const startedAt = Math.max(claimedStart, Math.min(outcome.startedAt ?? claimedStart, t))
           row.record = {
             ...row.record,
             state: outcome.state,
             attempt: outcome.attempt,
+            startedAt,
             // The store's clock, never the node's (`outcome.endedAt`), and never before the start.
-            endedAt: Math.max(t, row.record.startedAt ?? t),
+            endedAt: Math.max(t, startedAt),
             error: outcome.error
           }
           return true
@@ -444,6 +466,17 @@ export const make = Effect.gen(function*() {
           ? Effect.fail(new JobExists({ id: job.id }))
           : Effect.as(notify, store(job, "dynamic", 0, t))
       ),
+    addMany: (batch) =>
+      batch.length === 0 ? Effect.succeed(0) : Effect.flatMap(now, (t) => {
+        // Checked whole before anything is stored: all or nothing.
+        const seen = new Set<string>()
+        for (const [index, { id }] of batch.entries()) {
+          if (jobs.has(id) || seen.has(id)) return Effect.fail(new JobExists({ id, index }))
+          seen.add(id)
+        }
+        for (const job of batch) store(job, "dynamic", 0, t)
+        return Effect.as(notify, batch.length)
+      }),
     update: (job) =>
       mutateJob(job.id, (existing, t) => store(job, existing.source, existing.version, t, existing)),
     // Resuming a job that a claim set aside lets the next claim try it again.

@@ -53,7 +53,7 @@ import * as Result from "effect/Result"
 import * as SqlError from "effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as FirePlan from "./FirePlan.ts"
-import * as DurationInput from "./internal/durationInput.ts"
+import * as AddMany from "./internal/pg/addMany.ts"
 import * as Claimer from "./internal/pg/claimer.ts"
 import * as Jobs from "./internal/pg/jobs.ts"
 import * as Deadline from "./internal/pg/deadline.ts"
@@ -88,14 +88,6 @@ export interface Options {
    * digits and `_`, at most 20 characters. Default `""`.
    */
   readonly tablePrefix?: string | undefined
-  /**
-   * Claim a job's next fire up to this long before it is due, when the job
-   * has no run in progress, so that its handler starts on time however long
-   * the claim takes (the executor starts it at its due instant, by the
-   * database clock). `nextWake` reports fires this much earlier. Default 0:
-   * fires are claimed once due.
-   */
-  readonly claimAhead?: Duration.Input | undefined
   /**
    * How long each store call may take (see `Deadlines`). A call past its
    * deadline fails with a retryable `StoreError` (reason `"Deadline"`) at
@@ -135,7 +127,7 @@ export interface Options {
 /**
  * A deadline per store operation; `default` applies to every operation
  * without a deadline of its own. Built in: 5 seconds for every operation
- * except `register` and `migrate` (60 s), `list` and `prune` (30 s),
+ * except `register`, `addMany` and `migrate` (60 s), `list` and `prune` (30 s),
  * `history` and `reap` (15 s); an operation named here, or `default`, wins
  * over that (`default` only for the 5-second ones). `"Infinity"` turns a
  * deadline off. `listen` bounds connecting and confirming LISTEN for
@@ -199,16 +191,6 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   if (problem !== undefined) {
     return yield* new StoreError({ operation: "make", reason: "InvalidOptions", retryable: false, cause: new Error(problem) })
   }
-  const ahead = options.claimAhead === undefined ? Result.succeed(0) : DurationInput.toMillis(options.claimAhead, { positive: false })
-  if (Result.isFailure(ahead)) {
-    return yield* new StoreError({
-      operation: "make",
-      reason: "InvalidOptions",
-      retryable: false,
-      cause: new Error(`invalid claimAhead: ${ahead.failure}`)
-    })
-  }
-  const aheadMs = ahead.success
   const t = Tables.make(sql, options)
   const limits = Deadline.resolveLimits(options, sql.config)
   if (typeof limits === "string") {
@@ -261,6 +243,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (created === undefined) return yield* new JobExists({ id: job.id })
     return created
   })
+
+  const insertMany = AddMany.make(sql, t, call, inTransaction)
+  const addMany: JobStore["Service"]["addMany"] = (jobs) =>
+    Effect.tap(insertMany(jobs), (inserted) =>
+      inserted >= analyzeAfter ? Effect.ignore(call("addMany", AddMany.analyze(sql, t))) : Effect.void)
 
   const update = Effect.fn("PgJobStore.update")(function*(job: Job.Job) {
     const updated = yield* call(
@@ -335,13 +322,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
   })
 
-  const claimer = Claimer.make(sql, t, aheadMs)
+  const claimer = Claimer.make(sql, t)
   const claim: JobStore["Service"]["claim"] = Effect.fn("PgJobStore.claim")((request) =>
     call("claim", inTransaction("claim", claimer(request)))
   )
 
-  const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>) =>
-    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
+  const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>, aheadMs?: number) =>
+    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs ?? 0), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
   )
 
   const finish = Effect.fn("PgJobStore.finish")(function*(outcomes: ReadonlyArray<Run.Outcome>) {
@@ -357,7 +344,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         token: outcome.token,
         state: outcome.state,
         attempt: outcome.attempt,
-        error: outcome.error
+        error: outcome.error,
+        startedAt: outcome.startedAt !== undefined && Number.isSafeInteger(Math.floor(outcome.startedAt))
+          ? Math.floor(outcome.startedAt)
+          : null
       })
     })
     if (input.length === 0) return outcomes.map(() => false)
@@ -420,6 +410,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     now: call("now", dbNow),
     register,
     add,
+    addMany,
     update,
     setPaused,
     remove,

@@ -113,4 +113,11 @@ export interface Outcome {
    * Stores record the end by their own clock instead (see `RunRecord.endedAt`).
    */
   readonly endedAt: number
+  /**
+   * When the handler started, by the node's estimate of the store's clock: a
+   * claimed run may wait in the node's queue for a handler slot, so this can
+   * be later than the start recorded at the claim, which the store then
+   * moves to it (never past the end, never before the claim's start).
+   */
+  readonly startedAt?: number | undefined
 }

@@ -45,8 +45,15 @@ import * as Job from "./Job.ts"
 import { JobNotFound, JobStore } from "./JobStore.ts"
 import type * as JobStoreNs from "./JobStore.ts"
 import * as HistoryQuery from "./internal/historyQuery.ts"
-import { InvalidJob, invalidPayload, type JobRejected, UnknownTask, validateJob, withJob } from "./internal/jobValidation.ts"
+import {
+  InvalidJob,
+  type JobRejected,
+  type UnknownTask,
+  validateDeclared,
+  validateJob
+} from "./internal/jobValidation.ts"
 import * as Payload from "./internal/payload.ts"
+import { type BatchRejected, checkManualPayload, validateBatch } from "./internal/submission.ts"
 import * as SchedulerOptions from "./internal/schedulerOptions.ts"
 import type * as Run from "./Run.ts"
 import * as Bounded from "./runtime/Bounded.ts"
@@ -97,6 +104,16 @@ export {
 
 export {
   /**
+   * A job of an `addMany` batch was rejected (nothing was stored): its
+   * index, its id, and why.
+   *
+   * @since 0.2.0
+   */
+  BatchRejected
+} from "./internal/submission.ts"
+
+export {
+  /**
    * `awaitReady` gave up: see `Readiness.NotReady`.
    *
    * @since 0.2.0
@@ -143,10 +160,24 @@ export interface Options<R> {
   readonly version?: number | undefined
   /** Stored code jobs of older versions that this code no longer declares. Default `keep`. */
   readonly orphans?: "keep" | "pause" | "remove" | undefined
-  /** Runs claimed per store round trip. Default 512. */
+  /** Most runs claimed per store round trip. Default 512. */
   readonly batchSize?: number | undefined
-  /** Most runs in progress at once in this process. Default 10,000. */
+  /**
+   * Most handlers running at once in this process. Default 10,000. Claims
+   * are apart from it: runs are claimed in batches into a local queue,
+   * bounded by what the handlers can start within a second or so (measured
+   * as they run), and start in fire-time order as slots free up.
+   */
   readonly maxInFlight?: number | undefined
+  /**
+   * Early claiming: a job's next fire is claimed up to this long before it
+   * is due (when the job has no run in progress), so that its handler starts
+   * at its instant, by the database's clock, rather than a claim round trip
+   * after it; never before. `"auto"` (the default) sizes it from the claims'
+   * own round trips (four times the slowest recent one, 50 ms to 1 s); `0`
+   * claims fires once due. At most the lease.
+   */
+  readonly claimAhead?: Duration.Input | "auto" | undefined
   /**
    * Largest payload, in bytes of its UTF-8 JSON encoding, that `add`,
    * `update`, `trigger` and declared jobs may carry: a larger one is an
@@ -200,6 +231,36 @@ export interface Options<R> {
 export class Scheduler extends Context.Service<Scheduler, {
   readonly node: string
   readonly add: (job: Job.Job) => Effect.Effect<JobStoreNs.StoredJob, JobRejected | JobStoreNs.JobExists | StoreError>
+  /**
+   * Adds many jobs at once, all or nothing, and returns how many. Every job
+   * is checked first, as `add` checks one: the first that fails makes the
+   * call fail with `BatchRejected` (its index, id and error) before the store
+   * is asked. Then one store call (`JobStore.addMany`): an id that exists,
+   * or appears twice in the batch, fails it with `JobExists` naming the id
+   * and its `index`, and nothing is stored.
+   *
+   * @example
+   * ```ts
+   * import { Effect, Schema } from "effect"
+   * import { Job, Scheduler, Task, Trigger } from "steadfast"
+   *
+   * const report = Task.make("report", Schema.Struct({ customer: Schema.String }), () => Effect.void)
+   *
+   * const scheduleReports = (customers: ReadonlyArray<string>) =>
+   *   Effect.gen(function*() {
+   *     const scheduler = yield* Scheduler.Scheduler
+   *     const at = Date.now() + 60_000
+   *     return yield* scheduler.addMany(customers.map((customer) =>
+   *       Job.make(report, { id: `report-${customer}`, payload: { customer }, trigger: Trigger.once(at) })
+   *     ))
+   *   }).pipe(
+   *     Effect.catchTag("BatchRejected", (error) => Effect.logError(`job ${error.index}: ${error.error.message}`))
+   *   )
+   * ```
+   */
+  readonly addMany: (
+    jobs: ReadonlyArray<Job.Job>
+  ) => Effect.Effect<number, BatchRejected | JobStoreNs.JobExists | StoreError>
   readonly update: (job: Job.Job) => Effect.Effect<JobStoreNs.StoredJob, JobRejected | JobStoreNs.JobNotFound | StoreError>
   /**
    * An id that is not a valid job id (`Job.JobId`) names no job: `pause`,
@@ -307,7 +368,8 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   const taskNames = [...tasks.keys()]
   const maxPayloadBytes = options.maxPayloadBytes ?? Payload.defaultMaxBytes
   const validate = validateJob(tasks, { maxPayloadBytes })
-  const declared = yield* Effect.forEach(options.jobs ?? [], validate)
+  const checkPayload = checkManualPayload(tasks, maxPayloadBytes)
+  const declared = yield* validateDeclared(tasks, { maxPayloadBytes })(options.jobs ?? [])
   const ids = new Set<string>()
   for (const job of declared) {
     if (ids.has(job.id)) return yield* new InvalidJob({ id: job.id, issue: "declared twice" })
@@ -340,6 +402,8 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     publish,
     finish: (outcomes) => guard("finish", store.finish(outcomes)),
     onSlotFreed: wake,
+    onRoom: wake,
+    maxInFlight: options.maxInFlight ?? 10_000,
     // The estimate as last measured: the dispatcher keeps it fresh, and a run
     // waiting for its instant never waits on the store.
     storeNow: clock.estimate
@@ -362,6 +426,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     dispatched: readiness.dispatched,
     batchSize: options.batchSize ?? 512,
     maxInFlight: options.maxInFlight ?? 10_000,
+    claimAhead: options.claimAhead === undefined || options.claimAhead === "auto" ? "auto" : millis(options.claimAhead, 0),
     leaseMs,
     pollMs,
     fallbackPollMs: millis(options.fallbackPollInterval, 1_000),
@@ -424,6 +489,12 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   return Scheduler.of({
     node,
     add: (job) => Effect.flatMap(validate(job), (valid) => dynamic("add", store.add(valid))),
+    // One `validateJob` per batch (each distinct trigger checked once), then one store call and one wake.
+    addMany: (jobs) =>
+      Effect.flatMap(
+        validateBatch(validateJob(tasks, { maxPayloadBytes }))(jobs),
+        (valid) => valid.length === 0 ? Effect.succeed(0) : dynamic("addMany", store.addMany(valid))
+      ),
     update: (job) => Effect.flatMap(validate(job), (valid) => dynamic("update", store.update(valid))),
     // An id that is not a valid job id names no job: answered without the
     // store, which could not even hold it (a NUL character is 22021).
@@ -435,13 +506,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
         if (payload !== undefined) {
           const job = yield* guard("get", store.get(id))
           if (Option.isNone(job)) return yield* notFound(id)
-          const task = tasks.get(job.value.task)
-          if (task === undefined) {
-            return yield* new UnknownTask({ jobId: id, task: job.value.task, known: taskNames })
-          }
-          const problem = Payload.check(payload, maxPayloadBytes)
-          if (problem !== undefined) return yield* invalidPayload(id, task.name, problem)
-          yield* task.validate(payload).pipe(Effect.mapError((error) => withJob(error, id)))
+          yield* checkPayload(id, job.value.task, payload)
         }
         return yield* dynamic("trigger", store.triggerNow(id, payload))
       }),

@@ -21,6 +21,8 @@ export * as JobStore from "./JobStore.ts"
 export * as MemoryJobStore from "./MemoryJobStore.ts"
 /** The PostgreSQL store. @since 0.1.0 */
 export * as PgJobStore from "./PgJobStore.ts"
+/** Producers: add jobs without running any. @since 0.2.0 */
+export * as Producer from "./Producer.ts"
 /** Runs: one fire of a job. @since 0.1.0 */
 export * as Run from "./Run.ts"
 /** The scheduler runtime. @since 0.1.0 */

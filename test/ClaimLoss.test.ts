@@ -291,8 +291,7 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
         url,
         schema,
         tasks: [task],
-        store: { claimAhead: "30 seconds" },
-        scheduler: { leaseDuration: "60 seconds", shutdownGrace: "5 seconds" }
+        scheduler: { leaseDuration: "60 seconds", shutdownGrace: "5 seconds", claimAhead: "30 seconds" }
       })
       yield* a.scheduler.awaitReady("20 seconds")
       const store = yield* Pg.makeStore({ schema })
@@ -583,7 +582,9 @@ describe("ClaimLoss: in process", () => {
       node: "n",
       leaseDuration: "3 seconds",
       heartbeatInterval: "1 second",
-      reapInterval: "1 second"
+      reapInterval: "1 second",
+      // Claimed once due, so the lease runs from 1 s.
+      claimAhead: 0
     })))
   })
 })

@@ -506,6 +506,56 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
     )
 
     test(
+      "addMany stores every job of a batch as add would, and each is claimed once",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const now = yield* store.now
+        const due = [unique("a"), unique("b"), unique("c")].map((id) => oneOff(task, id, now - 10))
+        const hourly = (id: string) =>
+          Job.make(taskNamed(task), { id, payload: null, trigger: Trigger.every("1 hour", { anchor: now + 1_800_000 }) })
+        const [recurring, twin] = [hourly(unique("hourly")), hourly(unique("twin"))]
+        assert.strictEqual(yield* store.addMany([...due, recurring]), 4)
+        // Stored as `add` stores an identical job (the next fire included).
+        const added = yield* store.add(twin)
+        const { id: _id, createdAt: _c, updatedAt: _u, ...stored } = Option.getOrThrow(yield* store.get(recurring.id))
+        const { id: _twinId, createdAt: _tc, updatedAt: _tu, ...alone } = added
+        assert.deepStrictEqual(stored, alone)
+        assert.strictEqual(stored.source, "dynamic")
+        for (const job of due) {
+          const one = Option.getOrThrow(yield* store.get(job.id))
+          assert.strictEqual(one.nextFire, now - 10)
+          assert.deepStrictEqual(one.payload, { id: job.id })
+        }
+        const first = yield* store.claim({ node: "n1", tasks: [task], limit: 10, leaseMs: 30_000 })
+        const second = yield* store.claim({ node: "n2", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.sameMembers(first.runs.map((run) => run.jobId), due.map((job) => job.id))
+        assert.strictEqual(second.runs.length, 0)
+      })
+    )
+
+    test(
+      "addMany is all or nothing: an id stored already, or twice in the batch, stores nothing and is named with its index",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const now = yield* store.now
+        const job = (label: string) => oneOff(task, unique(label), now - 10)
+        const [a, b, c, existing] = [job("a"), job("b"), job("c"), job("existing")]
+        yield* store.add(existing)
+        const exists = yield* Effect.flip(store.addMany([a, b, existing, c]))
+        assert.deepStrictEqual(exists._tag === "JobExists" ? [exists.id, exists.index] : exists, [existing.id, 2])
+        const twice = yield* Effect.flip(store.addMany([a, b, c, { ...a, payload: { again: true } }]))
+        assert.deepStrictEqual(twice._tag === "JobExists" ? [twice.id, twice.index] : twice, [a.id, 3])
+        for (const { id } of [a, b, c]) assert.isTrue(Option.isNone(yield* store.get(id)), id)
+        const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
+        assert.deepStrictEqual(runs.map((run) => run.jobId), [existing.id])
+        // An empty batch stores nothing and is not an error.
+        assert.strictEqual(yield* store.addMany([]), 0)
+      })
+    )
+
+    test(
       "nextWake is the earliest due instant among known, unpaused jobs",
       Effect.gen(function*() {
         const store = yield* JobStore

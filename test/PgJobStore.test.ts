@@ -367,18 +367,18 @@ describe("PgJobStore", () => {
     }), 30_000)
 })
 
-describe("PgJobStore claimAhead", () => {
+describe("PgJobStore claim ahead (ClaimRequest.aheadMs)", () => {
   it.live("a job with no run in progress has its next fire claimed within the window, to start when due", () =>
     Effect.gen(function*() {
-      const store = yield* Pg.makeStore({ schema: "ahead", claimAhead: 2_000 })
+      const store = yield* Pg.makeStore({ schema: "ahead" })
       const task = unique("task")
       const now = yield* store.now
       const soon = unique("soon")
       yield* store.add(oneOff(task, soon, now + 1_000))
       yield* store.add(oneOff(task, unique("later"), now + 60_000))
       // Claimable from 2 s before it is due.
-      assert.deepStrictEqual(yield* store.nextWake([task]), Option.some(now + 1_000 - 2_000))
-      const { runs } = yield* store.claim(claimOf(task, "n"))
+      assert.deepStrictEqual(yield* store.nextWake([task], 2_000), Option.some(now + 1_000 - 2_000))
+      const { runs } = yield* store.claim({ ...claimOf(task, "n"), aheadMs: 2_000 })
       assert.deepStrictEqual(runs.map((run) => [run.jobId, run.fireTime, run.startedAt]), [[soon, now + 1_000, now + 1_000]])
       yield* store.finish(runs.map(outcome))
       const [record] = yield* store.history({ jobId: soon })
@@ -387,21 +387,21 @@ describe("PgJobStore claimAhead", () => {
 
   it.live("a job with a run in progress is claimed once due, as without the window: overlap decides then", () =>
     Effect.gen(function*() {
-      const store = yield* Pg.makeStore({ schema: "ahead", claimAhead: 2_000 })
+      const store = yield* Pg.makeStore({ schema: "ahead" })
       const task = unique("task")
       const now = yield* store.now
       const id = unique("every")
       // Fires every 500 ms; overlap max 1, skip.
       yield* store.add(Job.make(taskNamed(task), { id, payload: null, trigger: Trigger.every(500, { anchor: now }) }))
-      const first = yield* store.claim(claimOf(task, "n"))
+      const first = yield* store.claim({ ...claimOf(task, "n"), aheadMs: 2_000 })
       assert.strictEqual(first.runs.length, 1)
       // Its first run is in progress: the next fire is not claimed ahead, nor reported early.
-      assert.deepStrictEqual((yield* store.claim(claimOf(task, "n"))).runs, [])
-      const next = Option.getOrThrow(yield* store.nextWake([task]))
+      assert.deepStrictEqual((yield* store.claim({ ...claimOf(task, "n"), aheadMs: 2_000 })).runs, [])
+      const next = Option.getOrThrow(yield* store.nextWake([task], 2_000))
       assert.strictEqual(next, first.runs[0]!.fireTime + 500)
       // Once due, with the first still running, it is skipped (the fire found a run in progress).
       yield* realWait(Math.max(0, next - (yield* store.now)) + 20)
-      const { runs, settled } = yield* store.claim(claimOf(task, "n"))
+      const { runs, settled } = yield* store.claim({ ...claimOf(task, "n"), aheadMs: 2_000 })
       assert.deepStrictEqual(runs, [])
       assert.deepStrictEqual(settled.map((record) => [record.fireTime, record.state]), [[next, "skipped"]])
     }), 30_000)
@@ -414,12 +414,12 @@ describe("PgJobStore claimAhead", () => {
         Effect.sync(() => {
           starts.push({ fireTime: context.fireTime, at: Date.now() })
         }))
-      const store = yield* Pg.makeStore({ schema: "ahead", claimAhead: 500 })
+      const store = yield* Pg.makeStore({ schema: "ahead" })
       const now = yield* store.now
       const jobs = [0, 1, 2].map((i) =>
         Job.make(recording, { id: unique(`soon-${i}`), payload: null, trigger: Trigger.once(now + 700 + 100 * i) })
       )
-      yield* Layer.build(Scheduler.layer({ tasks: [recording], jobs, shutdownGrace: 0 }).pipe(
+      yield* Layer.build(Scheduler.layer({ tasks: [recording], jobs, shutdownGrace: 0, claimAhead: 500 }).pipe(
         Layer.provide(Layer.succeed(JobStore, store))
       ))
       for (let i = 0; i < 100 && starts.length < 3; i++) yield* realWait(20)

@@ -43,10 +43,12 @@ export interface WorkerConfig {
   readonly declare?: JobsSpec | undefined
   /** Scheduler options; omitted ones keep the library's defaults. */
   readonly batchSize?: number | undefined
+  /** `Scheduler.Options.maxInFlight`: most runs in progress at once in the process. */
+  readonly maxInFlight?: number | undefined
   readonly pollMs?: number | undefined
   readonly reapMs?: number | undefined
   readonly maxConnections?: number | undefined
-  /** `PgJobStore.Options.claimAhead`, ms. */
+  /** `Scheduler.Options.claimAhead`, ms; omitted: the library's default (`"auto"`). */
   readonly claimAheadMs?: number | undefined
   /** Extra Node flags for this worker, e.g. `--expose-gc`. */
   readonly nodeFlags?: ReadonlyArray<string> | undefined
@@ -77,6 +79,8 @@ export type WorkerMessage =
     /** `process.cpuUsage()`, µs. */
     readonly cpu: { readonly user: number; readonly system: number }
     readonly rss: number
+    /** Peak resident memory of the process so far, bytes (`process.resourceUsage().maxRSS * 1024`). */
+    readonly maxRss: number
     readonly heapUsed: number
     /** Heap in use right after a full collection (workers started with `--expose-gc`, when asked). */
     readonly liveHeap?: number

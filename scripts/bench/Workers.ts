@@ -4,10 +4,9 @@
  * over IPC. The same pattern as `test/support/Cluster.ts`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import * as path from "node:path"
+import * as Compiled from "./Compiled.ts"
 import type { ParentMessage, WorkerConfig, WorkerMessage } from "./Protocol.ts"
 
-const workerPath = path.join(import.meta.dirname, "worker.ts")
 
 const isOfType = <T extends WorkerMessage["type"]>(
   message: WorkerMessage,
@@ -33,7 +32,7 @@ export interface Worker {
 const workerFlags = (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter((flag) => flag.length > 0)
 
 export const spawnWorker = (config: WorkerConfig): Worker => {
-  const child = spawn(process.execPath, [...workerFlags, ...(config.nodeFlags ?? []), workerPath, JSON.stringify(config)], {
+  const child = spawn(process.execPath, [...workerFlags, ...(config.nodeFlags ?? []), Compiled.entry("worker"), JSON.stringify(config)], {
     stdio: ["ignore", "pipe", "pipe", "ipc"]
   })
   let output = ""
@@ -96,20 +95,42 @@ export const spawnWorker = (config: WorkerConfig): Worker => {
 export const stopAll = (workers: ReadonlyArray<Worker>): Promise<Array<number | null>> =>
   Promise.all(workers.map((worker) => worker.stop()))
 
-/** Sums the workers' ledger counts until they reach `total`; rejects after `timeoutMs`. */
-export const waitForRuns = async (
+/**
+ * Sums the workers' ledger counts until they reach `total`, or until they
+ * stop growing for `stallMs`, or `timeoutMs` passed; resolves with the last
+ * sum either way (what did not run is then counted as missed, not thrown).
+ */
+export const waitForRunsOrStall = async (
   workers: ReadonlyArray<Worker>,
   total: number,
-  timeoutMs: number,
-  intervalMs = 100
-): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
+  options: { readonly timeoutMs: number; readonly stallMs: number; readonly intervalMs: number }
+): Promise<number> => {
+  const deadline = Date.now() + options.timeoutMs
+  let last = -1
+  let grewAt = Date.now()
   for (;;) {
     const counts = await Promise.all(workers.map((worker) => worker.count()))
     const sum = counts.reduce((a, b) => a + b, 0)
-    if (sum >= total) return
-    if (Date.now() > deadline) throw new Error(`only ${sum} of ${total} runs after ${timeoutMs} ms`)
-    await sleep(intervalMs)
+    if (sum >= total) return sum
+    if (sum > last) {
+      last = sum
+      grewAt = Date.now()
+    }
+    if (Date.now() > deadline || Date.now() - grewAt > options.stallMs) return sum
+    await sleep(options.intervalMs)
+  }
+}
+
+/** `promise`, or a rejection naming `what` after `timeoutMs`. */
+export const within = async <A>(promise: Promise<A>, timeoutMs: number, what: string): Promise<A> => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done after ${timeoutMs} ms`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -63,13 +63,14 @@ process.on("message", (message: ParentMessage) => {
     ...(message.ledger ? { ledger } : {}),
     cpu: process.cpuUsage(),
     rss: memory.rss,
+    maxRss: process.resourceUsage().maxRSS * 1024,
     heapUsed: memory.heapUsed,
     ...(liveHeap === undefined ? {} : { liveHeap }),
     health: Effect.runSync(health)
   })
 })
 
-const StoreLive = PgJobStore.layer({ schema: config.schema, claimAhead: config.claimAheadMs }).pipe(
+const StoreLive = PgJobStore.layer({ schema: config.schema }).pipe(
   Layer.provideMerge(PgClient.layer({ url: Redacted.make(config.url), maxConnections: config.maxConnections }))
 )
 
@@ -83,6 +84,8 @@ const program = Effect.gen(function*() {
       jobs,
       node: config.node,
       batchSize: config.batchSize,
+      maxInFlight: config.maxInFlight,
+      claimAhead: config.claimAheadMs,
       pollInterval: config.pollMs,
       reapInterval: config.reapMs,
       shutdownGrace: "2 seconds"

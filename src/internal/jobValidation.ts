@@ -12,6 +12,7 @@ import * as Job from "../Job.ts"
 import * as Task from "../Task.ts"
 import * as Trigger from "../Trigger.ts"
 import * as JobProblems from "./jobProblems.ts"
+import * as JobShape from "./jobShape.ts"
 import * as Payload from "./payload.ts"
 
 /**
@@ -75,6 +76,56 @@ export type JobRejected = InvalidJob | UnknownTask | Task.InvalidPayload | Trigg
 export const validateJob = <R>(
   tasks: ReadonlyMap<string, Task.Any<R>>,
   options?: { readonly maxPayloadBytes?: number | undefined }
+): (job: Job.Job) => Effect.Effect<Job.Job, JobRejected> => checker(tasks, options, undefined)
+
+/**
+ * `validateJob` over the jobs declared in code, in order, failing with the
+ * first rejection. Here a trigger object shared by many jobs (as
+ * `Trigger.every(...)` bound once and given to each) is checked once by
+ * identity, not spelled out again for each job: nothing can change it
+ * between two jobs of one pass.
+ *
+ * @internal
+ */
+export const validateDeclared = <R>(
+  tasks: ReadonlyMap<string, Task.Any<R>>,
+  options?: { readonly maxPayloadBytes?: number | undefined }
+) =>
+(jobs: ReadonlyArray<Job.Job>): Effect.Effect<ReadonlyArray<Job.Job>, JobRejected> =>
+  Effect.gen(function*() {
+    const seenTriggers = new WeakSet<object>()
+    const check = checker(tasks, options, seenTriggers)
+    // Scalar payloads (`null` above all) already accepted, by task name: a
+    // task's schema decodes the same value the same way every time.
+    const accepted = new Map<string, Set<unknown>>()
+    const valid: Array<Job.Job> = []
+    for (const job of jobs) {
+      // The common case in plain code: a job of exactly the schema's shape,
+      // whose trigger and (scalar) payload an earlier job of this pass showed
+      // valid for the same task. Anything else goes through every check.
+      if (
+        JobShape.conforms(job) && JobProblems.get(job) === undefined && seenTriggers.has(job.trigger) &&
+        accepted.get(job.task)?.has(job.payload) === true
+      ) {
+        valid.push(job)
+        continue
+      }
+      const checked = yield* check(job)
+      valid.push(checked)
+      if (checked.payload === null || typeof checked.payload !== "object") {
+        let payloads = accepted.get(checked.task)
+        if (payloads === undefined) accepted.set(checked.task, payloads = new Set())
+        if (payloads.size < 1_000) payloads.add(checked.payload)
+      }
+    }
+    return valid
+  })
+
+const checker = <R>(
+  tasks: ReadonlyMap<string, Task.Any<R>>,
+  options: { readonly maxPayloadBytes?: number | undefined } | undefined,
+  // Trigger objects already checked in this pass (see `validateDeclared`).
+  seenTriggers: WeakSet<object> | undefined
 ) => {
   const isJob = Schema.is(Job.Job)
   const decode = Schema.decodeUnknownEffect(Schema.toType(Job.Job))
@@ -91,16 +142,20 @@ export const validateJob = <R>(
     // The payload first: what the store cannot hold, wherever it hides, without recursion.
     const payload = Payload.check(job.payload, maxBytes)
     if (payload !== undefined) return yield* invalidPayload(id, taskName, payload)
-    // Decoding says what is wrong with a job that is not well-formed.
-    const valid = isJob(job)
+    // A job of exactly the schema's shape needs no walk of the schema (see
+    // `jobShape.ts`); decoding says what is wrong with one that is not well-formed.
+    const valid = JobShape.conforms(job) || isJob(job)
       ? job
       : yield* decode(job).pipe(Effect.mapError((error) => new InvalidJob({ id, issue: error.message })))
-    const trigger = JSON.stringify(valid.trigger)
-    if (!validTriggers.has(trigger)) {
-      yield* Trigger.validate(valid.trigger).pipe(
-        Effect.mapError((error) => new Trigger.InvalidTrigger({ reason: error.reason, jobId: valid.id }))
-      )
-      if (validTriggers.size < 10_000) validTriggers.add(trigger)
+    if (seenTriggers === undefined || !seenTriggers.has(valid.trigger)) {
+      const trigger = JSON.stringify(valid.trigger)
+      if (!validTriggers.has(trigger)) {
+        yield* Trigger.validate(valid.trigger).pipe(
+          Effect.mapError((error) => new Trigger.InvalidTrigger({ reason: error.reason, jobId: valid.id }))
+        )
+        if (validTriggers.size < 10_000) validTriggers.add(trigger)
+      }
+      seenTriggers?.add(valid.trigger)
     }
     const task = tasks.get(valid.task)
     if (task === undefined) {

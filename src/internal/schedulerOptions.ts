@@ -77,6 +77,7 @@ export interface Input {
   readonly readyTimeout?: unknown
   readonly fallbackPollInterval?: unknown
   readonly stallAfter?: unknown
+  readonly claimAhead?: unknown
 }
 
 // A name the store keeps in a text column: printable, valid Unicode, bounded.
@@ -186,6 +187,13 @@ const firstProblem = (options: Input): Problem | undefined => {
     return { option: "orphans", issue: `must be "keep", "pause" or "remove", got ${show(options.orphans)}` }
   }
   if (options.jobs !== undefined && !Array.isArray(options.jobs)) return { option: "jobs", issue: "must be an array of jobs" }
+  if (options.claimAhead !== undefined && options.claimAhead !== "auto") {
+    const ahead = duration("claimAhead", options.claimAhead, false)
+    if (Result.isFailure(ahead)) return ahead.failure
+    if ((ahead.success ?? 0) > lease) {
+      return { option: "claimAhead", issue: `must be "auto" or at most leaseDuration (${lease} ms), got ${ahead.success} ms` }
+    }
+  }
   for (const [option, schedule] of [["storeRetry", options.storeRetry], ["restart", options.restart]] as const) {
     if (schedule !== undefined && !Schedule.isSchedule(schedule)) return { option, issue: "must be a Schedule" }
   }

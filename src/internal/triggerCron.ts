@@ -1,11 +1,16 @@
 /**
  * Cron expressions for `Trigger`: parsing with errors that name the field,
- * a bounded cache of parsed expressions, and the zone-aware search for the
- * next fire.
+ * compiling an expression and zone into the small form a trigger keeps
+ * (`triggerSchedule` holds it per trigger value), and the zone-aware search
+ * for the next fire.
  *
- * Effect's `Cron` parses the fields and searches wall-clock time (it is given
- * a zero offset, so it never consults `Intl`); the zone's offsets come from
- * the cached periods of `triggerZone`. Daylight-saving rules:
+ * Effect's `Cron` defines what an expression means and what matches. A quick
+ * parse that agrees with it (`cronParse`) reads the fields into bitsets,
+ * Effect's parser reports what is wrong with the others; the search of
+ * wall-clock time jumps field by field over the bitsets (`cronFields`), and
+ * asks Effect's `Cron.next` (given a zero offset, so it never consults
+ * `Intl`) only for matches years ahead. The zone's offsets come from the cached
+ * periods of `triggerZone`. Daylight-saving rules:
  *
  * - a repeated wall time fires by the `onDstOverlap` policy ("earlier": first
  *   occurrence, "later": second, "both": both);
@@ -19,6 +24,8 @@
 import * as Cron from "effect/Cron"
 import * as DateTime from "effect/DateTime"
 import * as Result from "effect/Result"
+import * as Fields from "./cronFields.ts"
+import * as CronParse from "./cronParse.ts"
 import * as Zone from "./triggerZone.ts"
 
 /** @internal */
@@ -38,9 +45,9 @@ export type Problem =
   | { readonly _tag: "UnknownTimeZone" }
 
 /** @internal */
-export interface Compiled {
-  /** The fields, matched against wall-clock time. */
-  readonly wall: Cron.Cron
+export interface Compiled extends Fields.Fields {
+  /** The expression as written, for the rare search Effect answers (see `wallNext`). */
+  readonly expression: string
   readonly zone: Zone.Zone
   /** Whether some hour of the day is excluded (then skipped times fire after the gap). */
   readonly hoursRestricted: boolean
@@ -66,15 +73,14 @@ const wallZone = DateTime.zoneMakeOffset(0)
 const invalid = (field: CronField, position: number, message: string): Result.Result<never, Problem> =>
   Result.fail({ _tag: "InvalidCron", field, position, message })
 
-/**
- * Parses `expression` (5 fields, 6 with seconds first, or an `@alias`) into
- * wall-clock fields. `position` in a failure is the 0-based index of the
- * field as written; for the whole expression, the index where a field is
- * missing or surplus.
- *
- * @internal
- */
-export const parse = (expression: string): Result.Result<Cron.Cron, Problem> => {
+interface Written {
+  readonly parts: ReadonlyArray<string>
+  readonly names: ReadonlyArray<Exclude<CronField, "expression">>
+  readonly six: ReadonlyArray<string>
+}
+
+// The fields of `expression` as written, their names, and all six (seconds first).
+const split = (expression: string): Result.Result<Written, Problem> => {
   const trimmed = expression.trim()
   let source = trimmed
   if (trimmed.startsWith("@")) {
@@ -89,62 +95,183 @@ export const parse = (expression: string): Result.Result<Cron.Cron, Problem> => 
     const position = Math.min(parts.length, 6)
     return invalid("expression", position, `expected 5 or 6 fields, found ${parts.length}`)
   }
-  const names = parts.length === 6 ? fields : fields.slice(1)
-  const six = parts.length === 6 ? parts : ["0", ...parts]
-  // Effect's parser reports only a message: parse each field alone, the
-  // others left open, to learn which one is wrong.
-  for (let position = 0; position < parts.length; position++) {
-    const field = names[position]!
-    const probe = ["0", "*", "*", "*", "*", "*"]
-    probe[fields.indexOf(field)] = parts[position]!
-    const result = Cron.parse(probe.join(" "), wallZone)
-    if (Result.isFailure(result)) {
-      return invalid(field, position, `${field} field "${parts[position]}": ${result.failure.message}`)
-    }
-  }
-  const parsed = Cron.parse(six.join(" "), wallZone)
-  if (Result.isFailure(parsed)) return invalid("expression", 0, parsed.failure.message)
-  const cron = parsed.success
-  // Days of month checked against weekdays alone are satisfiable, but not
-  // days no chosen month has (30 February): such a cron never fires.
-  const day = names.indexOf("days")
-  const weekday = names.indexOf("weekdays")
-  // Effect (like Vixie cron) requires both day fields to match when one starts with "*".
-  const both = parts[day]!.startsWith("*") || parts[weekday]!.startsWith("*")
-  if (cron.days.size > 0 && (cron.weekdays.size === 0 || both)) {
-    const months = cron.months.size > 0 ? [...cron.months] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
-    const possible = months.some((month) => [...cron.days].some((d) => d <= monthLength[month - 1]!))
-    if (!possible) {
-      return invalid("days", day, `days field "${parts[day]}": no chosen month has these days, so it never fires`)
-    }
-  }
-  return Result.succeed(cron)
+  return Result.succeed({
+    parts,
+    names: parts.length === 6 ? fields : fields.slice(1),
+    six: parts.length === 6 ? parts : ["0", ...parts]
+  })
 }
 
-const cache = new Map<string, Result.Result<Compiled, Problem>>()
-const maxCached = 4_096
+// Effect's parse, whose failures name what is wrong: each field parsed
+// alone, the others left open, tells which field it is.
+const parseByEffect = (
+  { names, parts, six }: Written
+): Result.Result<Fields.Fields, Problem> => {
+  const parsed = Cron.parse(six.join(" "), wallZone)
+  if (Result.isFailure(parsed)) {
+    for (let position = 0; position < parts.length; position++) {
+      const field = names[position]!
+      const probe = ["0", "*", "*", "*", "*", "*"]
+      probe[fields.indexOf(field)] = parts[position]!
+      const result = Cron.parse(probe.join(" "), wallZone)
+      if (Result.isFailure(result)) {
+        return invalid(field, position, `${field} field "${parts[position]}": ${result.failure.message}`)
+      }
+    }
+    return invalid("expression", 0, parsed.failure.message)
+  }
+  // Effect's own rule for its `and` flag, which its types do not show: the
+  // first item of either day field is "*" (with a step or not).
+  const wildcard = (text: string) => text.split(",")[0]!.split("/")[0] === "*"
+  return Result.succeed(Fields.fromCron(parsed.success, wildcard(six[3]!) || wildcard(six[5]!)))
+}
+
+// Bits 1 to n: the days of a month of n days.
+const daysUpTo = (n: number) => (-1 >>> (31 - n)) & ~1
+
+// Days of month checked against weekdays alone are satisfiable, but not days
+// no chosen month has (30 February): such a cron never fires. Effect (like
+// Vixie cron) requires both day fields to match when one starts with "*"
+// (its "and" mode).
+const possible = (wall: Fields.Fields): boolean => {
+  if (wall.dayMode !== "days" && wall.dayMode !== "and") return true
+  for (let month = 1; month <= 12; month++) {
+    if ((wall.months >>> month) & 1 && (wall.days & daysUpTo(monthLength[month - 1]!)) !== 0) return true
+  }
+  return false
+}
 
 /**
- * The parsed expression in its zone, from a bounded cache.
+ * Parses `expression` (5 fields, 6 with seconds first, or an `@alias`) into
+ * wall-clock fields, as Effect's `Cron.parse` reads them. `position` in a
+ * failure is the 0-based index of the field as written; for the whole
+ * expression, the index where a field is missing or surplus.
  *
  * @internal
  */
-export const compile = (expression: string, timeZone: string): Result.Result<Compiled, Problem> => {
-  const key = `${expression}\u0000${timeZone}`
-  const cached = cache.get(key)
-  if (cached !== undefined) return cached
+export const parse = (expression: string): Result.Result<Fields.Fields, Problem> => {
+  const quick = CronParse.parse(expression)
+  if (quick !== undefined && possible(quick)) return Result.succeed(quick)
+  // An alias, an expression Effect rejects or one that never fires: read
+  // again, to say what is wrong and where.
+  const written = split(expression)
+  if (Result.isFailure(written)) return Result.fail(written.failure)
+  const { names, parts, six } = written.success
+  const again = CronParse.parse(six.join(" "))
+  const parsed = again === undefined ? parseByEffect(written.success) : Result.succeed(again)
+  if (Result.isFailure(parsed) || possible(parsed.success)) return parsed
+  const day = names.indexOf("days")
+  return invalid("days", day, `days field "${parts[day]}": no chosen month has these days, so it never fires`)
+}
+
+/**
+ * Effect's parse of `expression`, for searches years ahead (see `wallNext`)
+ * and for tests; `undefined` when it does not parse.
+ *
+ * @internal
+ */
+export const parseEffect = (expression: string): Cron.Cron | undefined => {
+  const written = split(expression)
+  return Result.isFailure(written) ? undefined : Result.getOrUndefined(Cron.parse(written.success.six.join(" "), wallZone))
+}
+
+const parseCompiled = (expression: string, timeZone: string): Compiled | Problem => {
+  // The quick parse alone for the usual expression (no result to wrap).
+  const quick = CronParse.parse(expression)
+  let wall: Fields.Fields
+  if (quick !== undefined && possible(quick)) {
+    wall = quick
+  } else {
+    const parsed = parse(expression)
+    if (Result.isFailure(parsed)) return parsed.failure
+    wall = parsed.success
+  }
   const zone = Zone.make(timeZone)
-  const result: Result.Result<Compiled, Problem> = Result.flatMap(
-    parse(expression),
-    (wall) =>
-      zone === undefined
-        ? Result.fail({ _tag: "UnknownTimeZone" })
-        : Result.succeed({ wall, zone, hoursRestricted: wall.hours.size > 0 && wall.hours.size < 24 })
-  )
-  if (cache.size >= maxCached) cache.delete(cache.keys().next().value!)
-  cache.set(key, result)
+  if (zone === undefined) return { _tag: "UnknownTimeZone" }
+  // One flat object, of one shape whichever parse read it (so the search
+  // reads its fields fast): a trigger keeps it as long as its job is held.
+  return {
+    secondsLow: wall.secondsLow,
+    secondsHigh: wall.secondsHigh,
+    minutesLow: wall.minutesLow,
+    minutesHigh: wall.minutesHigh,
+    hours: wall.hours,
+    months: wall.months,
+    days: wall.days,
+    weekdays: wall.weekdays,
+    dayMode: wall.dayMode,
+    firstSecond: wall.firstSecond,
+    firstMinute: wall.firstMinute,
+    expression,
+    zone,
+    hoursRestricted: wall.hours !== 0xffffff
+  }
+}
+
+// By zone, then by expression: no key to build (and hash) per lookup.
+const cache = new Map<string, Map<string, Compiled | Problem>>()
+let cached = 0
+const maxCached = 4_096
+
+/**
+ * The expression in its zone, compiled (or what is wrong with it: a value
+ * with a `_tag`), from a bounded cache (so that triggers of one expression
+ * share it). Callers keep the result with the
+ * trigger value (see `triggerSchedule`), so a job's trigger is compiled once
+ * whatever the number of distinct expressions.
+ *
+ * @internal
+ */
+export const compile = (expression: string, timeZone: string): Compiled | Problem => {
+  const known = cache.get(timeZone)?.get(expression)
+  if (known !== undefined) return known
+  const result = parseCompiled(expression, timeZone)
+  // Cleared when full: evicting the oldest key of a Map one by one costs a
+  // scan over the holes it leaves.
+  if (cached >= maxCached) {
+    cache.clear()
+    cached = 0
+  }
+  let zone = cache.get(timeZone)
+  if (zone === undefined) {
+    zone = new Map()
+    cache.set(timeZone, zone)
+  }
+  zone.set(expression, result)
+  cached++
   return result
 }
+
+// Effect's parsed crons, for the searches beyond the horizon of `cronFields`
+// (crons that fire once in years): few, so a small bounded cache.
+const effectCrons = new Map<string, Cron.Cron | undefined>()
+const maxEffectCrons = 256
+
+const effectCron = (expression: string): Cron.Cron | undefined => {
+  if (effectCrons.has(expression)) return effectCrons.get(expression)
+  const cron = parseEffect(expression)
+  if (effectCrons.size >= maxEffectCrons) effectCrons.delete(effectCrons.keys().next().value!)
+  effectCrons.set(expression, cron)
+  return cron
+}
+
+/**
+ * Effect's answer for the first wall time strictly after `wall` that
+ * matches, or `undefined` when it finds none (or the date is out of range).
+ * The reference `wallNext` agrees with (see test/CronFields.test.ts).
+ *
+ * @internal
+ */
+export const effectWallNext = (cron: Cron.Cron, wall: number): number | undefined => {
+  try {
+    const next = Cron.next(cron, wall).getTime()
+    return Number.isFinite(next) ? next : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const maxWall = 8.64e15
 
 /**
  * The first wall time strictly after `wall` that matches, or `undefined`
@@ -153,12 +280,10 @@ export const compile = (expression: string, timeZone: string): Result.Result<Com
  * @internal
  */
 export const wallNext = (compiled: Compiled, wall: number): number | undefined => {
-  try {
-    const next = Cron.next(compiled.wall, wall).getTime()
-    return Number.isFinite(next) ? next : undefined
-  } catch {
-    return undefined
-  }
+  const found = Fields.next(compiled, wall)
+  if (found !== Fields.beyond) return Math.abs(found) <= maxWall ? found : undefined
+  const cron = effectCron(compiled.expression)
+  return cron === undefined ? undefined : effectWallNext(cron, wall)
 }
 
 const budget = 10_000
@@ -229,4 +354,4 @@ export const next = (compiled: Compiled, after: number, policy: DstOverlap): num
  * @internal
  */
 export const isNominal = (compiled: Compiled, at: number): boolean =>
-  Cron.match(compiled.wall, at + Zone.offsetAt(compiled.zone, at))
+  Fields.matches(compiled, at + Zone.offsetAt(compiled.zone, at))

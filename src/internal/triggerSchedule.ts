@@ -3,9 +3,14 @@
  * as plain functions over trigger data. `Trigger.ts` wraps them in the public
  * API and turns problems into typed errors.
  *
+ * A cron trigger is compiled (expression parsed, zone found) once per trigger
+ * value and kept beside it, in a `WeakMap` keyed by the trigger object: a
+ * decoded job keeps its trigger, so its next fires never parse again, and the
+ * compiled form goes when the job does. Triggers are immutable values; one
+ * changed in place keeps what it compiled to first.
+ *
  * @internal
  */
-import * as Result from "effect/Result"
 import type * as Trigger from "../Trigger.ts"
 import type { PreviewEntry } from "../Trigger.ts"
 import * as CronSearch from "./triggerCron.ts"
@@ -46,6 +51,43 @@ const windowProblem = (trigger: Trigger.CronTrigger | Trigger.IntervalTrigger): 
   return start !== undefined && end !== undefined && end <= start ? { _tag: "InvalidWindow", start, end } : undefined
 }
 
+// A cron trigger's compiled form when it is valid, else what is wrong with it.
+type Held = CronSearch.Compiled | Problem
+const held = new WeakMap<Trigger.CronTrigger, Held>()
+
+const hold = (trigger: Trigger.CronTrigger): Held => {
+  const known = held.get(trigger)
+  if (known !== undefined) return known
+  let found: Held
+  if (typeof trigger.expression !== "string" || typeof trigger.timeZone !== "string") {
+    found = { _tag: "MalformedTrigger", issue: "expression and timeZone must be strings" }
+  } else {
+    const compiled = CronSearch.compile(trigger.expression, trigger.timeZone)
+    if ("_tag" in compiled) {
+      found = compiled._tag === "UnknownTimeZone"
+        ? { _tag: "UnknownTimeZone", zone: trigger.timeZone }
+        : { ...compiled, expression: trigger.expression }
+    } else {
+      found = windowProblem(trigger) ?? compiled
+    }
+  }
+  held.set(trigger, found)
+  return found
+}
+
+const isProblem = (found: Held): found is Problem => "_tag" in found
+
+/**
+ * The compiled form of a valid cron trigger, kept with the trigger value;
+ * `undefined` when the trigger is invalid.
+ *
+ * @internal
+ */
+export const compiled = (trigger: Trigger.CronTrigger): CronSearch.Compiled | undefined => {
+  const found = hold(trigger)
+  return isProblem(found) ? undefined : found
+}
+
 /**
  * What is wrong with `trigger`, or `undefined` when it is valid.
  *
@@ -63,17 +105,8 @@ export const problem = (trigger: Trigger.Trigger): Problem | undefined => {
       return instantProblem("anchor", trigger.anchor) ?? windowProblem(trigger)
     }
     case "Cron": {
-      if (typeof trigger.expression !== "string" || typeof trigger.timeZone !== "string") {
-        return { _tag: "MalformedTrigger", issue: "expression and timeZone must be strings" }
-      }
-      const compiled = CronSearch.compile(trigger.expression, trigger.timeZone)
-      if (Result.isFailure(compiled)) {
-        const failure = compiled.failure
-        return failure._tag === "UnknownTimeZone"
-          ? { _tag: "UnknownTimeZone", zone: trigger.timeZone }
-          : { ...failure, expression: trigger.expression }
-      }
-      return windowProblem(trigger)
+      const found = hold(trigger)
+      return isProblem(found) ? found : undefined
     }
     default:
       return { _tag: "MalformedTrigger", issue: "unknown _tag" }
@@ -113,10 +146,10 @@ export const nextFire = (
       return withinEnd(trigger, from - past + every)
     }
     case "Cron": {
-      const compiled = CronSearch.compile(trigger.expression, trigger.timeZone)
+      const found = hold(trigger)
       const from = Math.max(lowerBound(trigger, after), -cronLimit)
-      if (Result.isFailure(compiled) || !(from < cronLimit)) return undefined
-      const fire = CronSearch.next(compiled.success, from, policy ?? trigger.onDstOverlap)
+      if (isProblem(found) || !(from < cronLimit)) return undefined
+      const fire = CronSearch.next(found, from, policy ?? trigger.onDstOverlap)
       return fire === undefined || fire > cronLimit ? undefined : withinEnd(trigger, fire)
     }
   }
@@ -197,9 +230,9 @@ export const preview = (trigger: Trigger.Trigger, from: number, count: number): 
     cursor = fire
   }
   if (trigger._tag !== "Cron") return fires.map((fire) => ({ fire, iso: formatIso(undefined, fire), dst: "none" }))
-  const result = CronSearch.compile(trigger.expression, trigger.timeZone)
-  if (Result.isFailure(result)) return []
-  const compiled = result.success
+  const found = hold(trigger)
+  if (isProblem(found)) return []
+  const compiled = found
   const { zone } = compiled
   const entries: Array<PreviewEntry> = fires.map((fire) =>
     CronSearch.isNominal(compiled, fire)

@@ -81,7 +81,12 @@ export interface Claims {
    * token of its own) and submits them to the executor; an answer that
    * arrived is submitted before anything can interrupt.
    */
-  readonly claim: (limit: number) => Effect.Effect<ClaimResult, unknown>
+  readonly claim: (limit: number, aheadMs: number) => Effect.Effect<ClaimResult, unknown>
+  /**
+   * Round trip of recent answered claims, ms, as a decaying peak (the
+   * slowest recent one, fading by a tenth per claim); `undefined` before one.
+   */
+  readonly claimMs: Effect.Effect<number | undefined>
   /** How many claim attempts failed or were interrupted so far. */
   readonly failures: Effect.Effect<number>
   /** Whether some unanswered claim may still have runs to adopt. */
@@ -114,15 +119,24 @@ export const make = (options: Options): Claims => {
   const unanswered = new Map<string, number>()
   let failures = 0
 
-  const attempt = (limit: number) =>
+  let claimMs: number | undefined
+
+  const attempt = (limit: number, aheadMs: number) =>
     Effect.gen(function*() {
       const token = nextToken()
       // Runs whose handlers ended hold no overlap slot while their outcome is on its way.
       const ended = yield* executor.ended
-      return yield* store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs, token, ended }).pipe(
+      const sent = yield* Clock.currentTimeMillis
+      return yield* store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs, token, ended, aheadMs }).pipe(
         Effect.onExit((exit) =>
-          Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          Effect.flatMap(Clock.currentTimeMillis, (at) =>
             Effect.sync(() => {
+              if (Exit.isSuccess(exit)) {
+                // A decaying peak: a slow claim counts at once, and fades over some ten claims.
+                const took = at - sent
+                claimMs = claimMs === undefined ? took : Math.max(took, claimMs * 0.9)
+                return
+              }
               unanswered.set(token, at)
               failures++
             }))
@@ -130,9 +144,9 @@ export const make = (options: Options): Claims => {
       )
     })
 
-  const claim = (limit: number) =>
+  const claim = (limit: number, aheadMs: number) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(guard("claim", attempt(limit))), (result) => executor.submit(result.runs))
+      Effect.tap(restore(guard("claim", attempt(limit, aheadMs))), (result) => executor.submit(result.runs))
     )
 
   // An outage fails every attempt, each leaving a token: past a lease, the
@@ -186,6 +200,7 @@ export const make = (options: Options): Claims => {
 
   return {
     claim,
+    claimMs: Effect.sync(() => claimMs),
     failures: Effect.sync(() => failures),
     unanswered: Effect.sync(() => unanswered.size > 0),
     adopt,

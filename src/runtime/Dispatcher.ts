@@ -27,6 +27,7 @@ import type { Executor } from "../Executor.ts"
 import type { JobStore } from "../JobStore.ts"
 import type * as Run from "../Run.ts"
 import type * as Supervisor from "../Supervisor.ts"
+import * as ClaimSizing from "./ClaimSizing.ts"
 import * as Claims from "./Claims.ts"
 import type { Loop } from "./Loop.ts"
 import type { StoreClock } from "./StoreClock.ts"
@@ -44,7 +45,7 @@ export interface Options {
   readonly guard: StoreGuard
   readonly supervisor: Supervisor.Supervisor
   readonly publish: (event: Event) => Effect.Effect<void>
-  readonly executor: Pick<Executor, "inFlight" | "ended" | "submit" | "adopt" | "withdraw" | "holding">
+  readonly executor: Pick<Executor, "load" | "wakeBelow" | "ended" | "submit" | "adopt" | "withdraw" | "holding">
   readonly clock: StoreClock
   /** Offered to wake the dispatcher (a change, a freed slot). */
   readonly wakeups: Queue.Queue<true>
@@ -54,6 +55,8 @@ export interface Options {
   readonly dispatched: Effect.Effect<void>
   readonly batchSize: number
   readonly maxInFlight: number
+  /** How long before its due instant a job's next fire is claimed, ms; `"auto"`: sized from the claims' round trips. */
+  readonly claimAhead: number | "auto"
   readonly leaseMs: number
   readonly pollMs: number
   readonly fallbackPollMs: number
@@ -103,6 +106,8 @@ export const make = (options: Options): Dispatcher => {
     : Effect.map(notifications, (status) =>
       status === "unavailable" ? Math.min(options.pollMs, options.fallbackPollMs) : options.pollMs)
   const passed = Effect.andThen(supervisor.progress(name), options.dispatched)
+  // How long a claimed run may wait in the queue, and the widest claim-ahead window.
+  const windowMs = Math.min(1_000, Math.max(50, Math.floor(options.leaseMs / 10)))
 
   const body = Effect.gen(function*() {
     if (!Deferred.isDoneUnsafe(options.registered)) {
@@ -112,15 +117,19 @@ export const make = (options: Options): Dispatcher => {
     }
     yield* clock.now
     let mustClaim = true
+    // The last claim came back full: more is due than this node had room for.
+    let backlog = false
     while (true) {
       yield* Queue.clear(wakeups)
       yield* claims.adopt
-      const room = options.maxInFlight - (yield* executor.inFlight)
-      const limit = Math.min(options.batchSize, room)
+      const load = yield* executor.load
+      const sizing = ClaimSizing.size({ ...load, slots: options.maxInFlight, batchSize: options.batchSize, windowMs })
+      const limit = sizing.limit
+      const aheadMs = options.claimAhead === "auto" ? ClaimSizing.aheadMs(yield* claims.claimMs, windowMs) : options.claimAhead
       let claimed = 0
-      if (room > 0 && mustClaim) {
+      if (limit > 0 && mustClaim) {
         const failedBefore = yield* claims.failures
-        const result = yield* claims.claim(limit)
+        const result = yield* claims.claim(limit, aheadMs)
         yield* Effect.forEach(result.settled, (record) => options.publish(settledEvent(record)), { discard: true })
         // A job the store could not claim and paused: an operator must look at it.
         yield* Effect.forEach(result.setAside ?? [], (aside) =>
@@ -129,21 +138,24 @@ export const make = (options: Options): Dispatcher => {
             options.publish(Event.JobSetAside(aside))
           ), { discard: true })
         claimed = result.runs.length + result.settled.length
+        backlog = claimed >= limit
         // A failed attempt may have taken runs: look for them now, not after a sleep.
         if ((yield* claims.failures) > failedBefore) continue
-        if (claimed >= limit) {
+        if (backlog) {
           // A full batch: more may be due right now.
           yield* passed
           yield* Effect.yieldNow
           continue
         }
       }
+      // The queue is full: a run starting (the queue running down) or ending wakes us.
+      if (sizing.wakeAt >= 0) yield* executor.wakeBelow(sizing.wakeAt)
       yield* passed
       const pollMs = yield* pollInterval
       let sleep: Effect.Effect<void, unknown> = Effect.sleep(pollMs)
       let dueWhenWoken = false
-      if (room > 0) {
-        const next = yield* guard("nextWake", store.nextWake(options.tasks))
+      if (limit > 0) {
+        const next = yield* guard("nextWake", store.nextWake(options.tasks, aheadMs))
         if (Option.isSome(next)) {
           const now = yield* clock.now
           if (next.value <= now) {
@@ -167,7 +179,8 @@ export const make = (options: Options): Dispatcher => {
       // While an unanswered claim's COMMIT may still land, look again soon.
       const recheck = (yield* claims.unanswered) ? Effect.as(Effect.sleep(Claims.recheckMs), true) : Effect.never
       const woken = yield* Effect.raceAllFirst([Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true), recheck])
-      mustClaim = dueWhenWoken && !woken
+      // Woken with a backlog (the queue ran down, a slot freed up): claim at once.
+      mustClaim = woken ? backlog : dueWhenWoken
     }
   })
   return { name, stallAfterMs: options.stallAfterMs, body, handBack: claims.handBack }

@@ -42,14 +42,15 @@ export interface Options {
  * @since 0.2.0
  */
 export const make = (options: Options): Loop => {
-  const { guard, store, supervisor } = options
+  const { guard, store, supervisor, registered, publish, version, orphans } = options
+  // Held until they are stored, then let go: an idle scheduler keeps no
+  // reference to 100,000 declarations (the loop's closure does not hold
+  // `options` either).
+  let declared: ReadonlyArray<Job.Job> = options.declared
   const name = "registrar"
   const body = Effect.gen(function*() {
-    if (!Deferred.isDoneUnsafe(options.registered)) {
-      const report = yield* guard(
-        "register",
-        store.register(options.declared, { version: options.version, orphans: options.orphans })
-      )
+    if (!Deferred.isDoneUnsafe(registered)) {
+      const report = yield* guard("register", store.register(declared, { version, orphans }))
       const registration: Supervisor.Registration = {
         inserted: report.inserted.length,
         updated: report.updated.length,
@@ -58,10 +59,11 @@ export const make = (options: Options): Loop => {
         orphaned: report.orphaned.length,
         at: yield* guard("now", store.now)
       }
+      declared = []
       yield* supervisor.registered(registration)
-      yield* options.publish(Event.JobsRegistered(registration))
+      yield* publish(Event.JobsRegistered(registration))
       yield* supervisor.progress(name)
-      yield* Deferred.succeed(options.registered, undefined)
+      yield* Deferred.succeed(registered, undefined)
     }
     yield* supervisor.idle(name)
     return yield* Effect.never

@@ -26,6 +26,7 @@ export type Operation =
   | "now"
   | "register"
   | "add"
+  | "addMany"
   | "update"
   | "setPaused"
   | "remove"
@@ -191,6 +192,7 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     now: inject("now", store.now),
     register: (jobs, options) => inject("register", store.register(jobs, options)),
     add: (job) => inject("add", store.add(job)),
+    addMany: (jobs) => inject("addMany", store.addMany(jobs)),
     update: (job) => inject("update", store.update(job)),
     setPaused: (id, paused) => inject("setPaused", store.setPaused(id, paused)),
     remove: (id) => inject("remove", store.remove(id)),
@@ -198,7 +200,7 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     list: inject("list", store.list),
     triggerNow: (id, payload) => inject("triggerNow", store.triggerNow(id, payload)),
     claim: (request) => inject("claim", store.claim(request)),
-    nextWake: (tasks) => inject("nextWake", store.nextWake(tasks)),
+    nextWake: (tasks, aheadMs) => inject("nextWake", store.nextWake(tasks, aheadMs)),
     finish: (outcomes) => inject("finish", store.finish(outcomes)),
     renew: (node, leases, leaseMs) => inject("renew", store.renew(node, leases, leaseMs)),
     adopt: (node, tokens, leaseMs) => inject("adopt", store.adopt(node, tokens, leaseMs)),

@@ -32,6 +32,30 @@ describe("Dispatcher", () => {
     })))
   })
 
+  it.effect("early claiming is on by default: each fire is claimed 50 ms ahead and starts at its instant, never before", () => {
+    const ledger = new Ledger()
+    const tick = recordingTask("tick", ledger)
+    // When each claim was made, and the fires it took.
+    const claims: Array<{ readonly at: number; readonly fires: ReadonlyArray<number> }> = []
+    const store = memoryWith((inner) => ({
+      claim: (request) =>
+        Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          Effect.tap(inner.claim(request), (result) =>
+            Effect.sync(() => {
+              if (result.runs.length > 0) claims.push({ at, fires: result.runs.map((run) => run.fireTime) })
+            })))
+    }))
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(5 * second + 500)
+      assert.deepStrictEqual(ledger.startsOf("tick"), [1, 2, 3, 4, 5].map((s) => s * second))
+      // Claims take no time under the test clock: the window is its floor, 50 ms.
+      assert.deepStrictEqual(claims, [1, 2, 3, 4, 5].map((s) => ({ at: s * second - 50, fires: [s * second] })))
+    }).pipe(Effect.provide(schedulerOn(store, {
+      tasks: [tick],
+      jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })]
+    })))
+  })
+
   it.effect("a claim that never answers is stalled and restarted by the watchdog; the fires behind it run", () => {
     const ledger = new Ledger()
     const tick = recordingTask("tick", ledger)
@@ -65,7 +89,9 @@ describe("Dispatcher", () => {
       tasks: [tick],
       jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })],
       pollInterval: "2 seconds",
-      stallAfter: "5 seconds"
+      stallAfter: "5 seconds",
+      // Claimed once due, so the hung claim is the one at 3 s.
+      claimAhead: 0
     })))
   })
 })

@@ -74,9 +74,9 @@ describe("Watchdog", () => {
     // From 5 s on, the first `nextWake` never returns and cannot be interrupted.
     let stuck = false
     const store = memoryWith((inner) => ({
-      nextWake: (tasks) =>
+      nextWake: (tasks, aheadMs) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          if (stuck || now < 5 * second) return inner.nextWake(tasks)
+          if (stuck || now < 5 * second) return inner.nextWake(tasks, aheadMs)
           stuck = true
           return Effect.uninterruptible(Effect.never)
         })

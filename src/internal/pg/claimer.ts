@@ -35,8 +35,7 @@ const maxDetail = 2_000
  */
 export const make = (
   sql: SqlClient.SqlClient,
-  t: Tables.Tables,
-  aheadMs: number
+  t: Tables.Tables
 ): (request: ClaimRequest) => Effect.Effect<ClaimResult, SqlError.SqlError> => {
   // Decoded definitions by job id, reused while the stored text is the same:
   // a job that fires every second is decoded once, not every second. Bounded:
@@ -61,6 +60,7 @@ export const make = (
 
   return (request) =>
     Effect.gen(function*() {
+      const aheadMs = request.aheadMs ?? 0
       const locked = yield* Claim.lockClaimable(sql, t, { ...request, aheadMs })
       const at = Tables.ms(locked[0]?.t)
       const jobs = new Map<string, Job.Job>()

@@ -30,6 +30,7 @@ export const operations = [
   "now",
   "register",
   "add",
+  "addMany",
   "update",
   "setPaused",
   "remove",
@@ -69,6 +70,7 @@ export type Input = { readonly [K in Operation | "default"]?: Duration.Input | u
  */
 export const defaults: { readonly [K in Operation]?: Duration.Input } = {
   register: "60 seconds",
+  addMany: "60 seconds",
   migrate: "60 seconds",
   list: "30 seconds",
   prune: "30 seconds",

@@ -60,19 +60,6 @@ export const insertNew = (sql: SqlClient.SqlClient, t: Tables, rows: ReadonlyArr
     FROM inserted`
 
 /**
- * `register`'s insert: like `insertNew`, returning only the inserted ids.
- *
- * @internal
- */
-export const insertMissing = (sql: SqlClient.SqlClient, t: Tables, rows: ReadonlyArray<JobWrite>) =>
-  sql<{ readonly id: string }>`
-    INSERT INTO ${t.jobs} (${sql.literal(columns)})
-    SELECT ${sql.literal(columns)} FROM ${recordset(sql, rows)}
-    ORDER BY id
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id`
-
-/**
  * Which of these ids exist (unlocked: a hint for `register`, which locks
  * what it compares).
  *
@@ -80,50 +67,6 @@ export const insertMissing = (sql: SqlClient.SqlClient, t: Tables, rows: Readonl
  */
 export const existingIds = (sql: SqlClient.SqlClient, t: Tables, ids: ReadonlyArray<string>) =>
   sql<{ readonly id: string }>`SELECT id FROM ${t.jobs} WHERE id = ANY(${texts(ids)})`
-
-/** A stored job compared with a declaration. @internal */
-export interface Compared {
-  readonly id: string
-  readonly source: "code" | "dynamic"
-  readonly version: number
-  readonly paused: boolean
-  readonly next_fire: unknown
-  readonly created_at: unknown
-  /** The stored definition equals the declared one (jsonb equality: key order does not matter). */
-  readonly same: boolean
-  readonly same_trigger: boolean
-  /** A claim set the stored job aside (see `setAside`). */
-  readonly set_aside: boolean
-}
-
-/**
- * Compares the existing jobs among the declared ones with their declarations,
- * in the database. With `lock`, the rows are locked first (waiting for
- * concurrent writers, in id order) so the comparison holds until commit.
- *
- * @internal
- */
-export const compare = (
-  sql: SqlClient.SqlClient,
-  t: Tables,
-  declared: ReadonlyArray<{ readonly id: string; readonly definition: unknown }>,
-  lock: boolean
-) =>
-  sql<Compared>`
-    SELECT j.id, j.source, j.version, j.paused, j.next_fire, j.created_at,
-      j.definition = x.definition AS same,
-      j.definition -> 'trigger' = x.definition -> 'trigger' AS same_trigger,
-      j.set_aside IS NOT NULL AS set_aside
-    FROM ${t.jobs} j
-    JOIN (
-      -- OFFSET 0 keeps the subquery whole: each definition is parsed once, not once per use.
-      SELECT u.id, u.definition::jsonb AS definition
-      FROM unnest(${texts(declared.map((d) => d.id))}, ${texts(declared.map((d) => JSON.stringify(d.definition)))})
-        AS u(id, definition)
-      OFFSET 0
-    ) x ON x.id = j.id
-    ORDER BY j.id
-    ${lock ? sql`FOR UPDATE OF j` : sql``}`
 
 /**
  * Overwrites whole job rows (register's updates and version bumps).
@@ -238,20 +181,6 @@ export const cancelPending = (sql: SqlClient.SqlClient, t: Tables, ids: Readonly
       RETURNING 1
     )
     SELECT ${notifyFor(sql, t, "(SELECT 1) one", "remove")} AS notified, (SELECT count(*) FROM cancelled) AS cancelled`
-
-/**
- * Code-declared jobs of an older version that the declaring code no longer
- * declares, locked.
- *
- * @internal
- */
-export const lockOrphans = (sql: SqlClient.SqlClient, t: Tables, declared: ReadonlyArray<string>, version: number) =>
-  sql<{ readonly id: string; readonly paused: boolean }>`
-    SELECT j.id, j.paused FROM ${t.jobs} j
-    LEFT JOIN unnest(${texts(declared)}) AS d(id) ON d.id = j.id
-    WHERE j.source = 'code' AND j.version < ${version}::double precision AND d.id IS NULL
-    ORDER BY j.id
-    FOR UPDATE OF j`
 
 /** Refreshes the planner's statistics of the jobs table. @internal */
 export const analyze = (sql: SqlClient.SqlClient, t: Tables) => sql`ANALYZE ${t.jobs}`

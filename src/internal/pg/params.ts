@@ -26,5 +26,5 @@ export const int4s = (values: ReadonlyArray<number>): PgTypes.Parameter => typed
 /** `boolean[]`. @internal */
 export const bools = (values: ReadonlyArray<boolean>): PgTypes.Parameter => typed(values, PgTypes.OID.bool)
 
-/** `double precision[]`. @internal */
-export const float8s = (values: ReadonlyArray<number>): PgTypes.Parameter => typed(values, PgTypes.OID.float8)
+/** `double precision[]` (or nulls). @internal */
+export const float8s = (values: ReadonlyArray<number | null>): PgTypes.Parameter => typed(values, PgTypes.OID.float8)

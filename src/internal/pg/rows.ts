@@ -9,6 +9,7 @@ import * as Job from "../../Job.ts"
 import type { StoredJob } from "../../JobStore.ts"
 import type * as Run from "../../Run.ts"
 import * as Trigger from "../../Trigger.ts"
+import * as JobShape from "../jobShape.ts"
 import { maxValueBytes } from "./migrations.ts"
 import { ms, msOrNull } from "./Tables.ts"
 
@@ -92,9 +93,25 @@ export interface JobValues {
   readonly on_lost: Job.LostPolicy
 }
 
-/** Encodes a job for storage; fails when the job does not satisfy its schema. @internal */
+/**
+ * Encodes a job for storage; fails when the job does not satisfy its schema.
+ * A job of exactly the schema's shape is its own encoding (`jobShape.ts`):
+ * the schema is not walked for it.
+ *
+ * @internal
+ */
 export const toValues = (job: Job.Job): Result.Result<JobValues, Schema.SchemaError> =>
-  Result.map(encodeJob(job), ({ id: _id, paused: _paused, ...definition }) => ({
+  JobShape.conforms(job)
+    ? Result.succeed({
+      id: job.id,
+      task: job.task,
+      definition: JobShape.definitionOf(job),
+      paused: job.paused,
+      overlap_max: job.overlap.max,
+      on_limit: job.overlap.onLimit,
+      on_lost: job.onLost
+    })
+    : Result.map(encodeJob(job), ({ id: _id, paused: _paused, ...definition }) => ({
     id: job.id,
     task: job.task,
     definition,
@@ -105,8 +122,11 @@ export const toValues = (job: Job.Job): Result.Result<JobValues, Schema.SchemaEr
   }))
 
 /** Decodes a stored definition back into a job. @internal */
-export const toJob = (row: Pick<JobRow, "id" | "definition" | "paused">): Result.Result<Job.Job, Schema.SchemaError> =>
-  decodeJob({ ...(isRecord(row.definition) ? row.definition : {}), id: row.id, paused: row.paused })
+export const toJob = (row: Pick<JobRow, "id" | "definition" | "paused">): Result.Result<Job.Job, Schema.SchemaError> => {
+  const candidate = { ...(isRecord(row.definition) ? row.definition : {}), id: row.id, paused: row.paused }
+  // Almost every stored definition is exactly what the schema would decode: checked in plain code.
+  return JobShape.isJob(candidate) ? Result.succeed(candidate) : decodeJob(candidate)
+}
 
 /** @internal */
 export const toStoredJob = (row: JobRow): Result.Result<StoredJob, Schema.SchemaError> =>

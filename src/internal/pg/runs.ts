@@ -32,6 +32,8 @@ export interface FinishInput {
   readonly state: Run.Outcome["state"]
   readonly attempt: number
   readonly error: string | null
+  /** When the handler started (`Run.Outcome.startedAt`), if known. */
+  readonly startedAt: number | null
 }
 
 /**
@@ -53,12 +55,16 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
       SELECT * FROM unnest(
         ${int4s(outcomes.map((o) => o.ord))}, ${int8s(outcomes.map((o) => o.id))}, ${texts(outcomes.map((o) => o.token))},
         ${texts(outcomes.map((o) => o.state))}, ${int4s(outcomes.map((o) => o.attempt))},
-        ${texts(outcomes.map((o) => o.error))}
-      ) AS x(ord, id, token, state, attempt, error)
+        ${texts(outcomes.map((o) => o.error))}, ${int8s(outcomes.map((o) => o.startedAt))}
+      ) AS x(ord, id, token, state, attempt, error, started_at)
     ),
     done AS (
       UPDATE ${t.runs} r
       SET state = i.state, attempt = i.attempt, error = i.error,
+        -- A later start than the claim's (the run waited for a handler slot), never past now;
+        -- an outcome without a start keeps the claim's.
+        started_at = CASE WHEN i.started_at IS NULL THEN r.started_at
+          ELSE greatest(r.started_at, least(i.started_at, (SELECT t FROM clock))) END,
         ended_at = greatest((SELECT t FROM clock), r.started_at)
       FROM input i
       WHERE r.id = i.id AND r.token = i.token AND r.state = 'running'

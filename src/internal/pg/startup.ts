@@ -82,6 +82,8 @@ export const lazy = (
       now: ready(store.now),
       register: (jobs, registerOptions) => ready(store.register(jobs, registerOptions)),
       add: (job) => ready(store.add(job)),
+      // An empty batch asks nothing of the database, not even the migrations.
+      addMany: (jobs) => jobs.length === 0 ? Effect.succeed(0) : ready(store.addMany(jobs)),
       update: (job) => ready(store.update(job)),
       setPaused: (id, paused) => ready(store.setPaused(id, paused)),
       remove: (id) => ready(store.remove(id)),
@@ -89,7 +91,7 @@ export const lazy = (
       list: ready(store.list),
       triggerNow: (id, payload) => ready(store.triggerNow(id, payload)),
       claim: (request) => ready(store.claim(request)),
-      nextWake: (tasks) => ready(store.nextWake(tasks)),
+      nextWake: (tasks, aheadMs) => ready(store.nextWake(tasks, aheadMs)),
       finish: (outcomes) => ready(store.finish(outcomes)),
       renew: (node, leases, leaseMs) => ready(store.renew(node, leases, leaseMs)),
       adopt: (node, tokens, leaseMs) => ready(store.adopt(node, tokens, leaseMs)),

@@ -1,0 +1,164 @@
+/**
+ * Claims apart from handler slots (issue 12), through a real scheduler on a
+ * real PostgreSQL: `maxInFlight` bounds the handlers running at once, never
+ * the claims; claimed runs wait in the executor's queue, start in fire-time
+ * order, keep their leases renewed while they wait, and a run claimed ahead
+ * of its fire starts at its instant, never before.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Deferred, Effect, Layer } from "effect"
+import * as Job from "../src/Job.ts"
+import { JobStore } from "../src/JobStore.ts"
+import * as Scheduler from "../src/Scheduler.ts"
+import * as Task from "../src/Task.ts"
+import * as Trigger from "../src/Trigger.ts"
+import * as Pg from "./support/Pg.ts"
+
+const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+// Polls `done` every 20 ms; fails past `deadlineMs`.
+const waitFor = (what: string, done: () => boolean, deadlineMs = 15_000) =>
+  Effect.gen(function*() {
+    const until = Date.now() + deadlineMs
+    while (!done()) {
+      if (Date.now() > until) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* realWait(20)
+    }
+  })
+
+const schedulerOn = (store: JobStore["Service"], options: Scheduler.Options<never>) =>
+  Effect.map(
+    Layer.build(Scheduler.layer(options).pipe(Layer.provide(Layer.succeed(JobStore, store)))),
+    (context) => Context.get(context, Scheduler.Scheduler)
+  )
+
+describe("Executor: claims apart from handler slots", () => {
+  it.live("maxInFlight 2, 100 due runs: never more than 2 handlers at once, every run started in fire-time order", () =>
+    Effect.gen(function*() {
+      let active = 0
+      let most = 0
+      const started: Array<number> = []
+      const task = Task.unit("slots", (context) =>
+        Effect.gen(function*() {
+          active++
+          most = Math.max(most, active)
+          started.push(context.fireTime)
+          yield* realWait(2)
+          active--
+        }))
+      const store = yield* Pg.makeStore({ schema: "slots" })
+      const now = yield* store.now
+      // All due, fire times 10 ms apart, added out of order.
+      const fires = Array.from({ length: 100 }, (_, i) => now - 5_000 + 10 * i)
+      const order = fires.map((_, i) => (i * 37) % 100)
+      for (const i of order) {
+        yield* store.add(Job.make(task, { id: `slots-${i}`, payload: null, trigger: Trigger.once(fires[i]!) }))
+      }
+      yield* schedulerOn(store, { tasks: [task], maxInFlight: 2, shutdownGrace: 0 })
+      yield* waitFor("100 runs", () => started.length >= 100)
+      assert.strictEqual(most, 2, "two handlers ran at once, never more")
+      assert.deepStrictEqual(started, fires, "each run once, in fire-time order")
+    }), 30_000)
+
+  it.live("claimed runs waiting for a slot keep their leases renewed, and each runs once when a slot frees up", () =>
+    Effect.gen(function*() {
+      const release = yield* Deferred.make<void>()
+      const ran: Array<string> = []
+      const task = Task.unit("queued", (context) =>
+        Effect.gen(function*() {
+          if (context.jobId === "blocker") yield* Deferred.await(release)
+          ran.push(context.jobId)
+        }))
+      const store = yield* Pg.makeStore({ schema: "queued" })
+      const sql = yield* Pg.makeClient()
+      const scheduler = yield* schedulerOn(store, {
+        tasks: [task],
+        maxInFlight: 1,
+        leaseDuration: "1 second",
+        reapInterval: "200 millis",
+        shutdownGrace: 0
+      })
+      // A first run, so the executor knows how long runs take (before that it claims only for free slots).
+      const now = yield* store.now
+      yield* scheduler.add(Job.make(task, { id: "warm", payload: null, trigger: Trigger.once(now) }))
+      yield* waitFor("the warm-up run", () => ran.includes("warm"))
+      const at = (yield* store.now) - 1_000
+      yield* scheduler.add(Job.make(task, { id: "blocker", payload: null, trigger: Trigger.once(at) }))
+      for (let i = 0; i < 5; i++) {
+        yield* scheduler.add(Job.make(task, { id: `waiting-${i}`, payload: null, trigger: Trigger.once(at + 1 + i) }))
+      }
+      // The blocker holds the only slot; the five others are claimed and wait in the queue.
+      const claimed = () =>
+        sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM queued.runs
+          WHERE state = 'running' AND job_id LIKE 'waiting-%'`.pipe(Effect.map(([row]) => row?.n ?? 0))
+      const until = Date.now() + 10_000
+      while ((yield* claimed()) < 5) {
+        if (Date.now() > until) return yield* Effect.die(new Error("the waiting runs were not claimed"))
+        yield* realWait(20)
+      }
+      // Three leases long: without renewal the reaper would have taken them.
+      yield* realWait(3_000)
+      const leases = yield* sql<{ readonly job_id: string; readonly ahead: number }>`
+        SELECT job_id, (lease_until - floor(extract(epoch from clock_timestamp()) * 1000))::int AS ahead
+        FROM queued.runs WHERE job_id LIKE 'waiting-%' AND state = 'running' ORDER BY job_id`
+      assert.strictEqual(leases.length, 5, "still claimed by this node, none reaped")
+      for (const lease of leases) assert.isAbove(lease.ahead, 0, `${lease.job_id}'s lease is current`)
+      assert.deepStrictEqual(ran, ["warm"], "none of them started while the slot was taken")
+      const released = yield* store.now
+      yield* Deferred.succeed(release, undefined)
+      yield* waitFor("every run", () => ran.length >= 7)
+      assert.deepStrictEqual(ran, ["warm", "blocker", "waiting-0", "waiting-1", "waiting-2", "waiting-3", "waiting-4"])
+      // Each recorded once, succeeded at its first attempt: never reaped, lost or retried.
+      const outcomes = () =>
+        sql<{ readonly job_id: string; readonly state: string; readonly attempt: number; readonly started_at: string }>`
+          SELECT job_id, state, attempt, started_at FROM queued.runs WHERE job_id LIKE 'waiting-%' ORDER BY job_id`
+      const deadline = Date.now() + 10_000
+      let records = yield* outcomes()
+      while (records.some((r) => r.state === "running")) {
+        if (Date.now() > deadline) return yield* Effect.die(new Error("outcomes were not recorded"))
+        yield* realWait(20)
+        records = yield* outcomes()
+      }
+      assert.deepStrictEqual(
+        records.map((r) => [r.job_id, r.state, r.attempt]),
+        [0, 1, 2, 3, 4].map((i) => [`waiting-${i}`, "succeeded", 1])
+      )
+      // Their records start when their handlers did, after the 3 s wait, not when they were claimed
+      // (by the node's estimate of the database clock: within milliseconds of it).
+      for (const record of records) {
+        assert.isAtLeast(Number(record.started_at), released - 50, `${record.job_id} started after the wait`)
+      }
+    }), 30_000)
+
+  it.live("maxInFlight 1: runs claimed before their fire times start at them, never before", () =>
+    Effect.gen(function*() {
+      const starts: Array<{ readonly fireTime: number; readonly at: number }> = []
+      const task = Task.unit("early", (context) =>
+        Effect.sync(() => {
+          starts.push({ fireTime: context.fireTime, at: Date.now() })
+        }))
+      const inner = yield* Pg.makeStore({ schema: "early" })
+      // Every claim's instant and what it took: to see that runs were claimed ahead.
+      const claims: Array<{ readonly at: number; readonly fireTimes: ReadonlyArray<number> }> = []
+      const store: JobStore["Service"] = {
+        ...inner,
+        claim: (request) =>
+          Effect.suspend(() => {
+            const at = Date.now()
+            return Effect.tap(inner.claim(request), (result) =>
+              Effect.sync(() => {
+                claims.push({ at, fireTimes: result.runs.map((run) => run.fireTime) })
+              }))
+          })
+      }
+      yield* schedulerOn(store, { tasks: [task], maxInFlight: 1, shutdownGrace: 0, claimAhead: "500 millis" })
+      const now = yield* inner.now
+      for (let i = 0; i < 5; i++) {
+        yield* inner.add(Job.make(task, { id: `early-${i}`, payload: null, trigger: Trigger.once(now + 1_000 + 200 * i) }))
+      }
+      yield* waitFor("five runs", () => starts.length >= 5)
+      for (const start of starts) assert.isAtLeast(start.at, start.fireTime, "never before its fire time")
+      const early = claims.flatMap((claim) => claim.fireTimes.filter((fire) => claim.at < fire - 100))
+      assert.isAbove(early.length, 0, "some run was claimed before its fire time")
+    }), 30_000)
+})
