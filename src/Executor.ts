@@ -233,10 +233,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         })
       })
 
-    const execute = (entry: Held, startedAt: number): Effect.Effect<void> =>
+    const execute = (entry: Held): Effect.Effect<void> =>
       Effect.gen(function*() {
         const { run } = entry
         starting--
+        entry.since = yield* Clock.currentTimeMillis
+        // Never before its due instant (the queue starts it then); later when it waited for a slot.
+        const startedAt = Math.max(run.startedAt, yield* storeNow)
         yield* options.publish(Event.RunStarted({
           jobId: run.jobId,
           fireTime: run.fireTime,
@@ -261,36 +264,36 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     // Starts queued runs while slots are free and the head is due (by the
     // store's clock), in queue order; past them, arms one timer for the
     // head's instant. Uninterruptible: a run marked started always gets its fiber.
+    // The latest store instant read: a head due by it needs no new reading.
+    let seen = Number.NEGATIVE_INFINITY
     const pump: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
       if (waiting === 0 || running >= slots) return Effect.void
-      return Effect.flatMap(storeNow, (now) =>
-        Effect.gen(function*() {
-          const since = yield* Clock.currentTimeMillis
-          let head = queue.peek()
-          while (head !== undefined && running < slots && head.run.startedAt <= now) {
-            queue.pop()
-            const entry = head
-            entry.phase = "running"
-            waiting--
-            running++
-            entry.slot = true
-            entry.since = since
-            starting++
-            const fiber = yield* Effect.forkIn(execute(entry, Math.max(now, entry.run.startedAt)), scope)
-            entry.fiber = fiber
-            live.add(fiber)
-            fiber.addObserver(() => {
-              live.delete(fiber)
-              entry.fiber = undefined
-            })
-            head = queue.peek()
-          }
-          if (wakeAt >= 0 && waiting <= wakeAt) {
-            wakeAt = -1
-            if (options.onRoom !== undefined) yield* options.onRoom
-          }
-          if (head !== undefined && running < slots && head.run.startedAt > now) yield* arm(head.run.startedAt)
-        }))
+      return Effect.gen(function*() {
+        let head = queue.peek()
+        if (head !== undefined && head.run.startedAt > seen) seen = yield* storeNow
+        while (head !== undefined && running < slots && head.run.startedAt <= seen) {
+          queue.pop()
+          const entry = head
+          entry.phase = "running"
+          waiting--
+          running++
+          entry.slot = true
+          starting++
+          const fiber = yield* Effect.forkIn(execute(entry), scope)
+          entry.fiber = fiber
+          live.add(fiber)
+          fiber.addObserver(() => {
+            live.delete(fiber)
+            entry.fiber = undefined
+          })
+          head = queue.peek()
+        }
+        if (wakeAt >= 0 && waiting <= wakeAt) {
+          wakeAt = -1
+          if (options.onRoom !== undefined) yield* options.onRoom
+        }
+        if (head !== undefined && running < slots && head.run.startedAt > seen) yield* arm(head.run.startedAt)
+      })
     }))
 
     // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.

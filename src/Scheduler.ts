@@ -386,7 +386,10 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   const workMs = millis(options.stallAfter, 60_000)
 
   const events = yield* PubSub.sliding<Event>(16_384)
-  const publish = (event: Event) => Effect.asVoid(PubSub.publish(events, event))
+  // Published only while someone listens: a drain publishes two events a
+  // run, and with nobody subscribed that is work for nothing.
+  let listeners = 0
+  const publish = (event: Event) => listeners === 0 ? Effect.void : Effect.asVoid(PubSub.publish(events, event))
   const supervisor = yield* Supervisor.make({ node, restart: options.restart ?? Supervisor.restart, publish })
   const guard = StoreGuard.make({ supervisor, retry: options.storeRetry ?? StoreRetry.defaultSchedule })
   const clock = yield* StoreClock.make({ measure: guard("now", store.now) })
@@ -517,7 +520,10 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       const problem = HistoryQuery.problem(query)
       return problem === undefined ? guard("history", store.history(query)) : Effect.fail(problem)
     },
-    events: Stream.fromPubSub(events),
+    events: Stream.fromPubSub(events).pipe(
+      Stream.onStart(Effect.sync(() => void listeners++)),
+      Stream.ensuring(Effect.sync(() => void listeners--))
+    ),
     health: supervisor.health,
     awaitReady: readiness.await
   })
