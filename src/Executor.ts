@@ -233,33 +233,43 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         })
       })
 
-    const execute = (entry: Held): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const { run } = entry
+    // Every run's path: combinators, not generators (each costs some µs,
+    // and 500 runs due at one instant start one after the other).
+    const execute = (entry: Held): Effect.Effect<void> => {
+      const { run } = entry
+      return Effect.flatMap(Clock.currentTimeMillis, (since) => {
         starting--
-        entry.since = yield* Clock.currentTimeMillis
-        // Never before its due instant (the queue starts it then); later when it waited for a slot.
-        const startedAt = Math.max(run.startedAt, yield* storeNow)
-        yield* options.publish(Event.RunStarted({
-          jobId: run.jobId,
-          fireTime: run.fireTime,
-          runId: run.id,
-          attempt: run.attempt,
-          node: options.node,
-          at: startedAt
-        }))
-        const ended = yield* Attempts.run(run, options)
-        // Runs started together (due at one instant): let the others' handlers
-        // start before this one's bookkeeping.
-        if (starting > 0) yield* Effect.yieldNow
-        // Revoked or superseded while it ran: its outcome is not this node's to write.
-        if (!current(entry) || entry.phase !== "running") return
-        entry.phase = "done"
-        release(entry, ended.outcome.endedAt)
-        yield* Queue.offer(outcomes, { run, event: ended.event, outcome: { ...ended.outcome, startedAt } })
-        // Its slot is free: the next run in the queue takes it.
-        yield* pump
+        entry.since = since
+        return Effect.flatMap(storeNow, (now) => {
+          // Never before its due instant (the queue starts it then); later when it waited for a slot.
+          const startedAt = Math.max(run.startedAt, now)
+          return options.publish(Event.RunStarted({
+            jobId: run.jobId,
+            fireTime: run.fireTime,
+            runId: run.id,
+            attempt: run.attempt,
+            node: options.node,
+            at: startedAt
+          })).pipe(
+            Effect.andThen(Attempts.run(run, options)),
+            // Runs started together (due at one instant): let the others'
+            // handlers start before this one's bookkeeping.
+            Effect.tap(() => starting > 0 ? Effect.yieldNow : Effect.void),
+            Effect.flatMap((ended) => {
+              // Revoked or superseded while it ran: its outcome is not this node's to write.
+              if (!current(entry) || entry.phase !== "running") return Effect.void
+              entry.phase = "done"
+              release(entry, ended.outcome.endedAt)
+              return Effect.andThen(
+                Queue.offer(outcomes, { run, event: ended.event, outcome: { ...ended.outcome, startedAt } }),
+                // Its slot is free: the next run in the queue takes it.
+                pump
+              )
+            })
+          )
+        })
       }).pipe(Effect.onInterrupt(() => Effect.andThen(interrupted(entry), pump)))
+    }
 
     // Starts queued runs while slots are free and the head is due (by the
     // store's clock), in queue order; past them, arms one timer for the

@@ -174,7 +174,7 @@ export interface Options<R> {
    * is due (when the job has no run in progress), so that its handler starts
    * at its instant, by the database's clock, rather than a claim round trip
    * after it; never before. `"auto"` (the default) sizes it from the claims'
-   * own round trips (four times the slowest recent one, 50 ms to 1 s); `0`
+   * own round trips (four times the slowest recent one, in steps of 50, 100, 200 ms and so on up to 1 s); `0`
    * claims fires once due. At most the lease.
    */
   readonly claimAhead?: Duration.Input | "auto" | undefined

@@ -183,7 +183,8 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
         schema,
         tasks: [task],
         client: { prepare: false },
-        scheduler: { leaseDuration: "60 seconds", reapInterval: "1 second" }
+        // One claim takes them all: a first claim is an eighth of a batch (the claims ramp up).
+        scheduler: { leaseDuration: "60 seconds", reapInterval: "1 second", batchSize: 8 * count }
       })
       yield* a.scheduler.awaitReady("20 seconds")
       const store = yield* Pg.makeStore({ schema })
@@ -235,7 +236,8 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
         tasks: [task],
         client: { prepare: false },
         store: { deadlines: { claim: "60 seconds" } },
-        scheduler: { leaseDuration: "60 seconds" }
+        // One claim takes them all: a first claim is an eighth of a batch (the claims ramp up).
+        scheduler: { leaseDuration: "60 seconds", batchSize: 8 * count }
       })
       yield* a.scheduler.awaitReady("20 seconds")
       const store = yield* Pg.makeStore({ schema })

@@ -48,51 +48,53 @@ export const run = <R>(
     readonly context: Context.Context<R>
     readonly publish: (event: Event) => Effect.Effect<void>
   }
-): Effect.Effect<Ended> =>
-  Effect.gen(function*() {
-    const task = options.tasks.get(run.task)
-    const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
-    let attempt = run.attempt - 1
-    const once = Effect.suspend((): Effect.Effect<void, unknown> => {
-      attempt++
-      if (task === undefined) return Effect.die(new Error(`task ${run.task} is not registered in this process`))
-      const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node, manual: run.manual === true })
-      return Effect.provideContext(
-        run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
-          duration: run.timeout,
-          orElse: () => Effect.fail(new TimedOut({ timeoutMs: run.timeout ?? 0 }))
-        }),
-        options.context
-      )
-    })
-    // Most jobs make one attempt: no retry machinery for them.
-    const exit = run.retry.attempts <= 1 ? yield* Effect.exit(once) : yield* Effect.exit(Effect.retry(
-      Effect.sandbox(once),
-      Job.retrySchedule(run.retry).pipe(
-        Schedule.setInputType<Cause.Cause<unknown>>(),
-        // An interrupted handler (lease lost, shutdown) is not retried.
-        Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
-        Schedule.tap(({ input, now }) =>
-          options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
-        )
-      )
-    ))
-    const endedAt = yield* Clock.currentTimeMillis
-    if (Exit.isSuccess(exit)) {
-      return {
-        outcome: { id: run.id, token: run.token, state: "succeeded", attempt, error: null, endedAt },
-        event: Event.RunSucceeded({ ...base, attempt, at: endedAt })
-      }
-    }
-    const timedOut = isTimedOut(exit.cause)
-    const error = causeText(exit.cause)
-    return {
-      outcome: { id: run.id, token: run.token, state: timedOut ? "timed-out" : "failed", attempt, error, endedAt },
-      event: timedOut
-        ? Event.RunTimedOut({ ...base, attempt, at: endedAt })
-        : Event.RunFailed({ ...base, attempt, error, at: endedAt })
-    }
+): Effect.Effect<Ended> => {
+  const task = options.tasks.get(run.task)
+  const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
+  let attempt = run.attempt - 1
+  const once = Effect.suspend((): Effect.Effect<void, unknown> => {
+    attempt++
+    if (task === undefined) return Effect.die(new Error(`task ${run.task} is not registered in this process`))
+    const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node, manual: run.manual === true })
+    return Effect.provideContext(
+      run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
+        duration: run.timeout,
+        orElse: () => Effect.fail(new TimedOut({ timeoutMs: run.timeout ?? 0 }))
+      }),
+      options.context
+    )
   })
+  // Most jobs make one attempt: no retry machinery for them. (Combinators,
+  // not a generator: this is every run's path.)
+  const attempts = run.retry.attempts <= 1 ? Effect.exit(once) : Effect.exit(Effect.retry(
+    Effect.sandbox(once),
+    Job.retrySchedule(run.retry).pipe(
+      Schedule.setInputType<Cause.Cause<unknown>>(),
+      // An interrupted handler (lease lost, shutdown) is not retried.
+      Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
+      Schedule.tap(({ input, now }) =>
+        options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
+      )
+    )
+  ))
+  return Effect.flatMap(attempts, (exit) =>
+    Effect.map(Clock.currentTimeMillis, (endedAt): Ended => {
+      if (Exit.isSuccess(exit)) {
+        return {
+          outcome: { id: run.id, token: run.token, state: "succeeded", attempt, error: null, endedAt },
+          event: Event.RunSucceeded({ ...base, attempt, at: endedAt })
+        }
+      }
+      const timedOut = isTimedOut(exit.cause)
+      const error = causeText(exit.cause)
+      return {
+        outcome: { id: run.id, token: run.token, state: timedOut ? "timed-out" : "failed", attempt, error, endedAt },
+        event: timedOut
+          ? Event.RunTimedOut({ ...base, attempt, at: endedAt })
+          : Event.RunFailed({ ...base, attempt, error, at: endedAt })
+      }
+    }))
+}
 
 // A handler's timeout is its own failure; under retries it is wrapped once
 // more (the retried effect is sandboxed).

@@ -17,7 +17,9 @@
  * Early claiming: a job's next fire is claimed `aheadMs` before it is due
  * (when the job has no run in progress), so its handler starts at its
  * instant, not a claim round trip after it. Sized from the claims' own round
- * trips: four times the slowest recent one, at least 50 ms, at most `windowMs`.
+ * trips: four times the slowest recent one, rounded up to a step of 50 ms
+ * doubled (so that nodes whose claims take about as long pick the same
+ * window and wake together), at most `windowMs`.
  *
  * @since 0.3.0
  */
@@ -93,5 +95,11 @@ export const size = (input: Input): Sizing => {
  *
  * @since 0.3.0
  */
-export const aheadMs = (claimMs: number | undefined, windowMs: number): number =>
-  Math.round(Math.min(windowMs, Math.max(50, 4 * (claimMs ?? 0))))
+export const aheadMs = (claimMs: number | undefined, windowMs: number): number => {
+  const wanted = 4 * (claimMs ?? 0)
+  // In steps (50, 100, 200, ... ms): nodes whose claims take about as long
+  // pick the same window, wake together, and share the fires due then.
+  let step = 50
+  while (step < wanted && step < windowMs) step *= 2
+  return Math.min(windowMs, step)
+}

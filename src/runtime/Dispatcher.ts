@@ -119,12 +119,18 @@ export const make = (options: Options): Dispatcher => {
     let mustClaim = true
     // The last claim came back full: more is due than this node had room for.
     let backlog = false
+    // Claims start small and double while they come back full: many fires
+    // due at one instant are shared by the nodes claiming them at once (the
+    // first to claim would otherwise take them all, and start them one after
+    // the other), while a drain reaches whole batches within a few claims.
+    const firstClaim = Math.max(1, Math.ceil(options.batchSize / 8))
+    let ramp = firstClaim
     while (true) {
       yield* Queue.clear(wakeups)
       yield* claims.adopt
       const load = yield* executor.load
       const sizing = ClaimSizing.size({ ...load, slots: options.maxInFlight, batchSize: options.batchSize, windowMs })
-      const limit = sizing.limit
+      const limit = Math.min(sizing.limit, ramp)
       const aheadMs = options.claimAhead === "auto" ? ClaimSizing.aheadMs(yield* claims.claimMs, windowMs) : options.claimAhead
       let claimed = 0
       if (limit > 0 && mustClaim) {
@@ -139,6 +145,7 @@ export const make = (options: Options): Dispatcher => {
           ), { discard: true })
         claimed = result.runs.length + result.settled.length
         backlog = claimed >= limit
+        ramp = backlog ? Math.min(options.batchSize, 2 * ramp) : firstClaim
         // A failed attempt may have taken runs: look for them now, not after a sleep.
         if ((yield* claims.failures) > failedBefore) continue
         if (backlog) {
