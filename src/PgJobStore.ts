@@ -247,7 +247,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const insertMany = AddMany.make(sql, t, call, inTransaction)
   const addMany: JobStore["Service"]["addMany"] = (jobs) =>
     Effect.tap(insertMany(jobs), (inserted) =>
-      inserted >= analyzeAfter ? Effect.ignore(call("addMany", AddMany.analyze(sql, t))) : Effect.void)
+      inserted >= analyzeAfter ? Effect.ignore(call("addMany", Jobs.analyze(sql, t))) : Effect.void)
 
   const update = Effect.fn("PgJobStore.update")(function*(job: Job.Job) {
     const updated = yield* call(

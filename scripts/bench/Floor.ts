@@ -14,7 +14,7 @@ import * as Compiled from "./Compiled.ts"
 import { spawn } from "node:child_process"
 import * as Bench from "./Bench.ts"
 import { latency, mb, median, round } from "./Figures.ts"
-import { within } from "./Workers.ts"
+import { within, workerFlags } from "./Workers.ts"
 import type { FloorConfig, FloorMessage, FloorParentMessage } from "./floorWorker.ts"
 
 
@@ -33,7 +33,7 @@ interface FloorProcess {
 }
 
 const spawnFloor = (config: FloorConfig): FloorProcess => {
-  const child = spawn(process.execPath, [Compiled.entry("floorWorker"), JSON.stringify(config)], { stdio: ["ignore", "pipe", "pipe", "ipc"] })
+  const child = spawn(process.execPath, [...workerFlags, Compiled.entry("floorWorker"), JSON.stringify(config)], { stdio: ["ignore", "pipe", "pipe", "ipc"] })
   let output = ""
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-5_000)

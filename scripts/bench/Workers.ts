@@ -28,8 +28,18 @@ export interface Worker {
   readonly output: () => string
 }
 
-/** Extra Node flags for the workers, e.g. `BENCH_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=prof"` to profile them. */
-const workerFlags = (process.env["BENCH_WORKER_FLAGS"] ?? "").split(" ").filter((flag) => flag.length > 0)
+/**
+ * Node flags for the worker processes (the scheduler's and the floor's):
+ * by default the young generation a worker deployment is advised to use
+ * (README, "Running workers"): `--max-semi-space-size=4`. V8's default grows
+ * the young generation to tens of megabytes under a drain's allocation rate,
+ * which costs both memory and CPU (cache misses while scavenging).
+ * `BENCH_WORKER_FLAGS` replaces them (`BENCH_WORKER_FLAGS=` for Node's
+ * defaults, `"--cpu-prof --cpu-prof-dir=prof"` to profile).
+ */
+export const workerFlags: ReadonlyArray<string> = (process.env["BENCH_WORKER_FLAGS"] ?? "--max-semi-space-size=4")
+  .split(" ")
+  .filter((flag) => flag.length > 0)
 
 export const spawnWorker = (config: WorkerConfig): Worker => {
   const child = spawn(process.execPath, [...workerFlags, ...(config.nodeFlags ?? []), Compiled.entry("worker"), JSON.stringify(config)], {

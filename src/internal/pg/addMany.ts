@@ -108,16 +108,7 @@ export const insertAll = (sql: SqlClient.SqlClient, t: Tables, chunk: Chunk, at:
  */
 export const chunkSize = 20_000
 
-/**
- * Refreshes the planner's statistics of the columns a claim filters and
- * sorts jobs by, after a large batch (a claim planned on a table believed
- * small sorts every due job instead of reading the `next_due` index in
- * order). Only those columns: the definitions' statistics would cost more
- * than the insert (every sampled `jsonb` read and compared).
- *
- * @internal
- */
-export const analyze = (sql: SqlClient.SqlClient, t: Tables) => sql`ANALYZE ${t.jobs} (id, task, paused, next_due)`
+
 
 // The batch's first job whose id an earlier job of the batch has.
 const repeated = (jobs: ReadonlyArray<Job.Job>): JobExists | undefined => {
