@@ -328,7 +328,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   )
 
   const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>, aheadMs?: number) =>
-    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs ?? 0), ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
+    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs ?? 0).unprepared, ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
   )
 
   const finish = Effect.fn("PgJobStore.finish")(function*(outcomes: ReadonlyArray<Run.Outcome>) {
@@ -351,7 +351,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       })
     })
     if (input.length === 0) return outcomes.map(() => false)
-    const accepted = new Set((yield* call("finish", Runs.finish(sql, t, input))).map((row) => row.ord))
+    const accepted = new Set((yield* call("finish", Runs.finish(sql, t, input).unprepared)).map((row) => row.ord))
     return outcomes.map((_, ord) => accepted.has(ord))
   })
 
@@ -359,7 +359,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const valid = leases.filter((lease) => runId.test(lease.id))
     const renewed = valid.length === 0
       ? new Set<string>()
-      : new Set((yield* call("renew", Runs.renew(sql, t, node, valid, leaseMs))).map((row) => row.id))
+      : new Set((yield* call("renew", Runs.renew(sql, t, node, valid, leaseMs).unprepared)).map((row) => row.id))
     return leases.filter((lease) => !renewed.has(lease.id)).map((lease) => lease.id)
   })
 

@@ -38,7 +38,9 @@ export interface FinishInput {
 
 /**
  * Records outcomes, fenced by the token and the `running` state; returns the
- * `ord` of each accepted outcome.
+ * `ord` of each accepted outcome. Run unprepared (the store does): planned
+ * for each call with the statistics of that moment, never with a generic
+ * plan cached while the runs table was small.
  *
  * The end is the database's clock when the outcome is written, never the
  * finishing node's (`Run.Outcome.endedAt`): a record's start and end come
@@ -67,7 +69,10 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
           ELSE greatest(r.started_at, least(i.started_at, (SELECT t FROM clock))) END,
         ended_at = greatest((SELECT t FROM clock), r.started_at)
       FROM input i
-      WHERE r.id = i.id AND r.token = i.token AND r.state = 'running'
+      -- The ids again as an array: an index lookup whatever the table's
+      -- statistics say (a runs table that grew since its last ANALYZE was
+      -- otherwise read whole, per call, by a hash join).
+      WHERE r.id = ANY(${int8s(outcomes.map((o) => o.id))}) AND r.id = i.id AND r.token = i.token AND r.state = 'running'
       RETURNING i.ord
     ),
     -- The same outcome recorded already: a retry after a reply lost in commit.
@@ -78,7 +83,7 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
       SELECT i.ord FROM input i JOIN ${t.runs} r
         ON r.id = i.id AND r.token = i.token AND r.state = i.state AND r.attempt = i.attempt
           AND r.error IS NOT DISTINCT FROM i.error
-      WHERE NOT EXISTS (SELECT 1 FROM done d WHERE d.ord = i.ord)
+      WHERE r.id = ANY(${int8s(outcomes.map((o) => o.id))}) AND NOT EXISTS (SELECT 1 FROM done d WHERE d.ord = i.ord)
     )
     SELECT ord, ${notifyFor(sql, t, "(SELECT 1 FROM done LIMIT 1) one", "finish")} AS notified FROM done
     UNION ALL
@@ -100,7 +105,9 @@ export const renew = (
     UPDATE ${t.runs} r
     SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
     FROM unnest(${int8s(leases.map((l) => l.id))}, ${texts(leases.map((l) => l.token))}) AS i(id, token)
-    WHERE r.id = i.id AND r.token = i.token AND r.node = ${node}::text AND r.state = 'running'
+    -- The ids as an array too: an index lookup whatever the statistics say (see finish).
+    WHERE r.id = ANY(${int8s(leases.map((l) => l.id))}) AND r.id = i.id AND r.token = i.token
+      AND r.node = ${node}::text AND r.state = 'running'
     RETURNING r.id::text AS id`
 
 /**

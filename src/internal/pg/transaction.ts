@@ -30,8 +30,12 @@ import type * as SqlConnection from "effect/sql/SqlConnection"
 import { SqlError, UnknownError } from "effect/sql/SqlError"
 import type { Guards } from "./deadline.ts"
 
+// Also custom plans for the transaction's statements: a generic plan, cached
+// once a statement ran five times, is planned with the statistics of that
+// moment, and a table that grew since (a runs table filling during a drain,
+// before autovacuum analyzes it) was then read whole by every claim.
 const setGuards = "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true), " +
-  "set_config('idle_in_transaction_session_timeout', $3, true)"
+  "set_config('idle_in_transaction_session_timeout', $3, true), set_config('plan_cache_mode', 'force_custom_plan', true)"
 
 // PostgreSQL answers `COMMIT` with the tag `ROLLBACK` when the transaction
 // was aborted: that is a failure, as `@effect/sql-pg`'s own commit says.
