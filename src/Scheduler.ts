@@ -407,9 +407,11 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     onSlotFreed: wake,
     onRoom: wake,
     maxInFlight: options.maxInFlight ?? 10_000,
-    // The estimate as last measured: the dispatcher keeps it fresh, and a run
-    // waiting for its instant never waits on the store.
-    storeNow: clock.estimate
+    // The store's time as last measured, at its least (a run claimed ahead
+    // never starts before its instant by the database's clock): the
+    // dispatcher keeps it fresh, and a run waiting for its instant never
+    // waits on the store.
+    storeNow: clock.atLeast
   })
 
   const registered = yield* Deferred.make<void>()

@@ -31,6 +31,13 @@ export interface StoreClock {
   readonly now: Effect.Effect<number, unknown>
   /** The store's time as last measured: never a round trip (before any measurement: the local clock). */
   readonly estimate: Effect.Effect<number>
+  /**
+   * The least the store's time can be, as last measured: the estimate less
+   * half the measuring round trip (how far the estimate can be ahead). What
+   * must never happen before an instant (a run claimed ahead starting) waits
+   * for this to reach it.
+   */
+  readonly atLeast: Effect.Effect<number>
   /** Measures the offset again within `withinMs` (e.g. when the store found nothing due that the estimate said was). */
   readonly suspect: (withinMs: number) => Effect.Effect<void>
   /** Sleeps until the store's clock reaches `instant` (epoch ms), by the estimate. */
@@ -67,6 +74,7 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
     const resyncMs = Duration.toMillis(Duration.fromInputUnsafe(options.resyncAfter ?? "60 seconds"))
     const toleranceMs = Duration.toMillis(Duration.fromInputUnsafe(options.stepTolerance ?? "1 second"))
     let offset: number | null = null
+    let halfRoundTrip = 0
     let measuredAt: number | null = null
     let wallMinusMonotonic = 0
     let dueAt = Number.NEGATIVE_INFINITY
@@ -76,6 +84,7 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
       const store = yield* options.measure
       const after = yield* monotonicMillis
       offset = store - (before + after) / 2
+      halfRoundTrip = (after - before) / 2
       measuredAt = after
       dueAt = after + resyncMs
       wallMinusMonotonic = (yield* wallMillis) - after
@@ -92,6 +101,12 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
     const estimate = Effect.suspend(() => {
       const known = offset
       return known === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + known)
+    })
+
+    const atLeast = Effect.suspend(() => {
+      const known = offset
+      const margin = halfRoundTrip
+      return known === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + known - margin)
     })
 
     const now: Effect.Effect<number, E> = Effect.flatMap(
@@ -112,6 +127,7 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
     return {
       now,
       estimate,
+      atLeast,
       suspect,
       sleepUntil,
       measuredAt: Effect.sync(() => measuredAt)

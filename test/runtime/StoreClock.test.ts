@@ -29,6 +29,25 @@ describe("StoreClock", () => {
       assert.strictEqual(store.measurements(), 2)
     }))
 
+  it.effect("atLeast: the estimate less half the measuring round trip, never ahead of the store however the reply was delayed", () =>
+    Effect.gen(function*() {
+      // The request takes 40 ms to arrive, the store reads its clock then, and the reply is
+      // instant: the midpoint estimate is 20 ms ahead of the store; the lower bound is not.
+      const measure = Effect.andThen(
+        Effect.sleep("40 millis"),
+        Effect.map(Clock.monotonicTimeNanos, (nanos) => Math.floor(Number(nanos) / 1_000_000) + storeAhead)
+      )
+      const clock = yield* StoreClock.make({ measure })
+      const measuring = yield* Effect.forkChild(clock.now)
+      yield* TestClock.adjust("40 millis")
+      yield* Fiber.join(measuring)
+      const truth = 40 + storeAhead
+      assert.strictEqual(yield* clock.estimate, truth + 20)
+      assert.strictEqual(yield* clock.atLeast, truth)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* clock.atLeast, truth + 1_000)
+    }))
+
   it.effect("a wall clock stepped back an hour neither stretches a sleep nor goes unnoticed", () =>
     Effect.gen(function*() {
       const store = fakeStore()
