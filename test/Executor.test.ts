@@ -74,7 +74,7 @@ describe("Executor: claims apart from handler slots", () => {
       const scheduler = yield* schedulerOn(store, {
         tasks: [task],
         maxInFlight: 1,
-        leaseDuration: "1 second",
+        leaseDuration: "2 seconds",
         reapInterval: "200 millis",
         shutdownGrace: 0
       })
@@ -96,8 +96,8 @@ describe("Executor: claims apart from handler slots", () => {
         if (Date.now() > until) return yield* Effect.die(new Error("the waiting runs were not claimed"))
         yield* realWait(20)
       }
-      // Three leases long: without renewal the reaper would have taken them.
-      yield* realWait(3_000)
+      // Two and a half leases long: without renewal the reaper would have taken them.
+      yield* realWait(5_000)
       const leases = yield* sql<{ readonly job_id: string; readonly ahead: number }>`
         SELECT job_id, (lease_until - floor(extract(epoch from clock_timestamp()) * 1000))::int AS ahead
         FROM queued.runs WHERE job_id LIKE 'waiting-%' AND state = 'running' ORDER BY job_id`
@@ -123,12 +123,12 @@ describe("Executor: claims apart from handler slots", () => {
         records.map((r) => [r.job_id, r.state, r.attempt]),
         [0, 1, 2, 3, 4].map((i) => [`waiting-${i}`, "succeeded", 1])
       )
-      // Their records start when their handlers did, after the 3 s wait, not when they were claimed
+      // Their records start when their handlers did, after the 5 s wait, not when they were claimed
       // (by the node's estimate of the database clock: within milliseconds of it).
       for (const record of records) {
         assert.isAtLeast(Number(record.started_at), released - 50, `${record.job_id} started after the wait`)
       }
-    }), 30_000)
+    }), 40_000)
 
   it.live("maxInFlight 1: runs claimed before their fire times start at them, never before", () =>
     Effect.gen(function*() {
