@@ -49,7 +49,7 @@ export interface WorkerConfig {
   readonly reapMs?: number | undefined
   readonly maxConnections?: number | undefined
   /** `Scheduler.Options.claimAhead`, ms; omitted: the library's default (`"auto"`). */
-  readonly claimAheadMs?: number | undefined
+  readonly claimAheadMs?: number | "auto" | undefined
   /** Extra Node flags for this worker, e.g. `--expose-gc`. */
   readonly nodeFlags?: ReadonlyArray<string> | undefined
 }

@@ -167,7 +167,7 @@ const everySecondOnce = async (
 ) => {
   const schema = bench.schema("every")
   const workers = Array.from({ length: options.processes }, (_, i) =>
-    spawnWorker({ url: bench.db.url, schema, node: `every-${i}`, maxInFlight: options.maxInFlight }))
+    spawnWorker({ url: bench.db.url, schema, node: `every-${i}`, maxInFlight: options.maxInFlight, claimAheadMs: "auto" }))
   try {
     await start(workers)
     await bench.db.register(schema, jobsOf({ kind: "every", prefix: "e", count: options.jobs, everyMs: 1_000, anchor: 0 }))
@@ -213,7 +213,7 @@ const everySecondOnce = async (
 }
 
 /**
- * `everySecondOnce` with the library's defaults (early claiming included),
+ * `everySecondOnce` with the library's defaults and `claimAhead: "auto"`,
  * then with `maxInFlight` per process.
  */
 export const everySecond = async (

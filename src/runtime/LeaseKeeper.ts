@@ -10,6 +10,7 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Executor } from "../Executor.ts"
 import type { JobStore } from "../JobStore.ts"
@@ -38,21 +39,55 @@ export interface Options {
  *
  * @since 0.2.0
  */
-export const make = (options: Options): Loop => {
-  const { executor, guard, store, supervisor } = options
+export const make = (options: Options & { readonly renewal: Renewal }): Loop => {
+  const { supervisor } = options
   const name = "lease-keeper"
   const body = Effect.gen(function*() {
     while (true) {
       yield* Effect.sleep(options.heartbeatMs)
-      const leases = yield* executor.leases
-      if (leases.length > 0) {
-        const lost = new Set(yield* guard("renew", store.renew(options.node, leases, options.leaseMs)))
-        // By the lease sent: a run claimed anew by this node while the renewal
-        // was on its way (another token) keeps its new attempt.
-        if (lost.size > 0) yield* executor.revoke(leases.filter((lease) => lost.has(lease.id)))
-      }
+      yield* options.renewal.renew
       yield* supervisor.progress(name)
     }
   })
   return { name, stallAfterMs: options.leaseMs + options.heartbeatMs, body }
 }
+
+/**
+ * Renewing every lease this node holds, once, revoking the ones the store
+ * says it lost: `renew` (the lease keeper, every heartbeat) and
+ * `renewIfStale` (the reaper, right before it reaps: when no renewal
+ * succeeded for longer than `staleMs`, as after an outage longer than a
+ * lease, this node's own runs, their outcomes waiting to be written, are
+ * renewed before its reaper could take them for lost and run them again).
+ *
+ * @since 0.3.0
+ */
+export interface Renewal {
+  readonly renew: Effect.Effect<void, unknown>
+  readonly renewIfStale: (staleMs: number) => Effect.Effect<void, unknown>
+}
+
+/**
+ * A renewal shared by the lease keeper and the reaper of one scheduler.
+ *
+ * @since 0.3.0
+ */
+export const renewal = (
+  options: Pick<Options, "node" | "store" | "guard" | "executor" | "leaseMs">
+): Effect.Effect<Renewal> =>
+  Effect.map(Clock.currentTimeMillis, (start) => {
+    let renewedAt = start
+    const renew = Effect.gen(function*() {
+      const leases = yield* options.executor.leases
+      if (leases.length > 0) {
+        const lost = new Set(yield* options.guard("renew", options.store.renew(options.node, leases, options.leaseMs)))
+        // By the lease sent: a run claimed anew by this node while the renewal
+        // was on its way (another token) keeps its new attempt.
+        if (lost.size > 0) yield* options.executor.revoke(leases.filter((lease) => lost.has(lease.id)))
+      }
+      renewedAt = yield* Clock.currentTimeMillis
+    })
+    const renewIfStale = (staleMs: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => now - renewedAt > staleMs ? renew : Effect.void)
+    return { renew, renewIfStale }
+  })

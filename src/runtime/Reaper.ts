@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import { Event } from "../Event.ts"
 import type { JobStore } from "../JobStore.ts"
 import type * as Supervisor from "../Supervisor.ts"
+import * as LeaseKeeper from "./LeaseKeeper.ts"
 import type { Loop } from "./Loop.ts"
 import type { StoreGuard } from "./StoreGuard.ts"
 
@@ -20,6 +21,9 @@ import type { StoreGuard } from "./StoreGuard.ts"
  * @since 0.2.0
  */
 export interface Options {
+  /** This node's lease renewal (see `LeaseKeeper.Renewal`), and how old a renewal may be before reaping. */
+  readonly renewal: LeaseKeeper.Renewal
+  readonly heartbeatMs: number
   readonly store: JobStore["Service"]
   readonly guard: StoreGuard
   readonly supervisor: Supervisor.Supervisor
@@ -41,6 +45,9 @@ export const make = (options: Options): Loop => {
   const body = Effect.gen(function*() {
     while (true) {
       yield* Effect.sleep(options.reapMs)
+      // This node's own runs first: alive, it must not reap what it holds
+      // because an outage kept its renewals from landing.
+      yield* options.renewal.renewIfStale(options.heartbeatMs)
       const reaped = yield* guard("reap", store.reap)
       for (const record of reaped) {
         yield* options.publish(Event.RunLost({

@@ -32,7 +32,7 @@ describe("Dispatcher", () => {
     })))
   })
 
-  it.effect("early claiming is on by default: each fire is claimed 50 ms ahead and starts at its instant, never before", () => {
+  it.effect("claimAhead auto: each fire is claimed 50 ms ahead and starts at its instant, never before", () => {
     const ledger = new Ledger()
     const tick = recordingTask("tick", ledger)
     // When each claim was made, and the fires it took.
@@ -52,7 +52,8 @@ describe("Dispatcher", () => {
       assert.deepStrictEqual(claims, [1, 2, 3, 4, 5].map((s) => ({ at: s * second - 50, fires: [s * second] })))
     }).pipe(Effect.provide(schedulerOn(store, {
       tasks: [tick],
-      jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })]
+      jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })],
+      claimAhead: "auto"
     })))
   })
 
