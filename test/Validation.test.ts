@@ -191,6 +191,18 @@ const optionCases = Bad.oneOf<Case>(
       run: buildLayer({ leaseDuration: `${lease} seconds`, heartbeatInterval: heartbeat * 1_000 }),
       expect: fails(["InvalidOptions"], field("option", "heartbeatInterval"))
     }))),
+  // An early-claim window longer than the lease: a run claimed that early would be taken over before it is due.
+  Arbitrary.flatMap(Bad.int(1, 60), (lease) =>
+    Arbitrary.map(Bad.int(lease + 1, 3 * lease), (ahead) => ({
+      entry: "layer(claimAhead > lease)",
+      run: buildLayer({ leaseDuration: `${lease} seconds`, claimAhead: `${ahead} seconds` }),
+      expect: fails(["InvalidOptions"], field("option", "claimAhead"))
+    }))),
+  Arbitrary.map(Bad.pick(["soon", "-5 seconds", "NaN millis"]), (claimAhead) => ({
+    entry: "layer(claimAhead)",
+    run: buildLayer({ claimAhead }),
+    expect: fails(["InvalidOptions"], field("option", "claimAhead"))
+  })),
   Arbitrary.map(Bad.badTaskName, (node) => ({
     entry: "layer(node)",
     run: buildLayer({ node }),
