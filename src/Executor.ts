@@ -140,8 +140,6 @@ export interface Executor {
    * holds nothing up.
    */
   readonly revoke: (leases: ReadonlyArray<Lease>) => Effect.Effect<void>
-  /** Runs held: queued, in progress or awaiting their record. */
-  readonly inFlight: Effect.Effect<number>
   /** Running and waiting runs, and the mean run time (see `Load`). */
   readonly load: Effect.Effect<Load>
   /**
@@ -432,7 +430,6 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         }
       })
 
-    const inFlight = Effect.sync(() => held.size)
     const load = Effect.sync((): Load => ({ running, waiting, meanRunMs }))
     const wakeBelow = (level: number) =>
       Effect.suspend(() => {
@@ -470,7 +467,6 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       holding,
       leases,
       revoke,
-      inFlight,
       load,
       wakeBelow,
       ended,

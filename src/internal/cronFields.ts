@@ -27,6 +27,14 @@ import type * as Cron from "effect/Cron"
  */
 export type DayMode = "any" | "days" | "weekdays" | "or" | "and"
 
+/**
+ * How the two day fields combine: either alone restricts, both restrict
+ * together (`and`, Effect's rule when one of them is a wildcard step) or
+ * either one (`or`, cron's rule). @internal
+ */
+export const dayModeOf = (days: boolean, weekdays: boolean, and: boolean): DayMode =>
+  !days ? (weekdays ? "weekdays" : "any") : !weekdays ? "days" : and ? "and" : "or"
+
 /** @internal */
 export interface Fields {
   /** Seconds 0-29 and 30-59 (bit `s` or `s - 30`), likewise minutes. */
@@ -77,13 +85,7 @@ const halvesOf = (values: ReadonlySet<number>): readonly [number, number] => {
 export const fromCron = (cron: Cron.Cron, and: boolean): Fields => {
   const [secondsLow, secondsHigh] = halvesOf(cron.seconds)
   const [minutesLow, minutesHigh] = halvesOf(cron.minutes)
-  const dayMode: DayMode = cron.days.size === 0
-    ? cron.weekdays.size === 0 ? "any" : "weekdays"
-    : cron.weekdays.size === 0
-    ? "days"
-    : and
-    ? "and"
-    : "or"
+  const dayMode = dayModeOf(cron.days.size > 0, cron.weekdays.size > 0, and)
   return {
     secondsLow,
     secondsHigh,

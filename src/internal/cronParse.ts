@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import type * as Fields from "./cronFields.ts"
+import * as Fields from "./cronFields.ts"
 
 interface Range {
   readonly min: number
@@ -200,13 +200,7 @@ export const parse = (text: string): Fields.Fields | undefined => {
   if (!next(weekdayRange)) return undefined
   // Effect reads weekday 7 as Sunday.
   const weekdayBits = (low & 0x80) === 0 ? low : (low & 0x7f) | 1
-  const dayMode: Fields.DayMode = !daysRestricted
-    ? weekdayBits === 0 ? "any" : "weekdays"
-    : weekdayBits === 0
-    ? "days"
-    : daysWildcard || wildcard
-    ? "and"
-    : "or"
+  const dayMode = Fields.dayModeOf(daysRestricted, weekdayBits !== 0, daysWildcard || wildcard)
   return {
     secondsLow,
     secondsHigh,
