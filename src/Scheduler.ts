@@ -173,12 +173,10 @@ export interface Options<R> {
    * Early claiming: a job's next fire is claimed up to this long before it
    * is due (when the job has no run in progress), so that its handler starts
    * at its instant, by the database's clock, rather than a claim round trip
-   * after it; never before. `"auto"` sizes it from the claims' own round
-   * trips (four times the slowest recent one, in steps of 50, 100, 200 ms
-   * and so on up to 1 s); a duration sets it, at most the lease. Default 0
-   * (fires are claimed once due): `"auto"` is not the default yet, because
-   * the retry-behaviour property test (`test/Guide.test.ts`) still finds
-   * fault plans under which it runs a fire twice or stops advancing.
+   * after it; never before. `"auto"` (the default) sizes it from the
+   * claims' own round trips (four times the slowest recent one, in steps of
+   * 50, 100, 200 ms and so on up to a tenth of the lease, at most 1 s); a
+   * duration sets it, at most the lease; `0` claims fires once due.
    */
   readonly claimAhead?: Duration.Input | "auto" | undefined
   /**
@@ -434,7 +432,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     dispatched: readiness.dispatched,
     batchSize: options.batchSize ?? 512,
     maxInFlight: options.maxInFlight ?? 10_000,
-    claimAhead: options.claimAhead === "auto" ? "auto" : millis(options.claimAhead, 0),
+    claimAhead: options.claimAhead === undefined || options.claimAhead === "auto" ? "auto" : millis(options.claimAhead, 0),
     leaseMs,
     pollMs,
     fallbackPollMs: millis(options.fallbackPollInterval, 1_000),

@@ -215,7 +215,8 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
       await until(
         () => readLedger(ledgerDir).some((line) => line.kind === "end" && line.node === "survivor"),
         30_000,
-        "the survivor to finish the retried run"
+        "the survivor to finish the retried run",
+        [victim, survivor]
       )
     } finally {
       await stopAll([victim, ...(survivor ? [survivor] : [])])

@@ -46,9 +46,10 @@ export const make = (options: Options): Loop => {
     while (true) {
       yield* Effect.sleep(options.reapMs)
       // This node's own runs first: alive, it must not reap what it holds
-      // because an outage kept its renewals from landing.
-      yield* options.renewal.renewIfStale(options.heartbeatMs)
-      const reaped = yield* guard("reap", store.reap)
+      // because an outage kept its renewals from landing. Checked again on
+      // every retry of the reap: a reap sent before an outage and retried
+      // through it must not land ahead of the renewal after it.
+      const reaped = yield* guard("reap", Effect.andThen(options.renewal.renewIfStale(options.heartbeatMs), store.reap))
       for (const record of reaped) {
         yield* options.publish(Event.RunLost({
           jobId: record.jobId,

@@ -5,10 +5,12 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as TestClock from "effect/testing/TestClock"
 import type { Event } from "../Event.ts"
 import type { JobStore } from "../JobStore.ts"
 import * as MemoryJobStore from "../MemoryJobStore.ts"
@@ -27,8 +29,9 @@ export interface Options<R> extends Scheduler.Options<R> {
 /**
  * The scheduler over an in-memory store (wrapped in the fault plan, if any).
  * Both services are in the output, so a test can also look at the store.
- * Shutdown does not wait for running handlers unless `shutdownGrace` says so:
- * a grace period would wait on a `TestClock` nobody advances.
+ * Shutdown does not wait for running handlers unless `shutdownGrace` says so;
+ * under a `TestClock`, the layer moves the clock on while the scheduler shuts
+ * down, so shutdown's bounded waits end as they would in real time.
  *
  * @example
  * ```ts
@@ -61,8 +64,40 @@ export const layer = <R>(
   const store = faults === undefined
     ? MemoryJobStore.layer
     : FaultyJobStore.layer(faults).pipe(Layer.provideMerge(MemoryJobStore.layer))
-  return Scheduler.layer({ shutdownGrace: 0, node: "test-node", ...rest }).pipe(Layer.provideMerge(store))
+  const scheduler = Scheduler.layer({ shutdownGrace: 0, node: "test-node", ...rest }).pipe(Layer.provideMerge(store))
+  return Layer.effectContext(Effect.gen(function*() {
+    // Finalizers run in reverse: the clock starts moving right before the
+    // scheduler shuts down, and stops once it has.
+    let shutDown = false
+    yield* Effect.addFinalizer(() => Effect.sync(() => void (shutDown = true)))
+    const context = yield* Layer.build(scheduler)
+    yield* Effect.addFinalizer(() => advanceWhile(() => !shutDown))
+    return context
+  }))
 }
+
+/**
+ * Under a `TestClock`, moves it forward in small steps, in a fiber of its
+ * own, while `going()` holds: shutdown's bounded waits (grace period, the
+ * wait for a claim's late COMMIT, each step's margin) are on that clock, and
+ * would otherwise wait forever once the test stopped adjusting it. Under a
+ * live clock, does nothing.
+ */
+const advanceWhile = (going: () => boolean): Effect.Effect<void> =>
+  Effect.clockWith((clock) =>
+    isTestClock(clock)
+      ? Effect.asVoid(Effect.forkDetach(Effect.whileLoop({
+        while: going,
+        body: () => Effect.andThen(clock.adjust(shutdownStepMs), Effect.yieldNow),
+        step: () => {}
+      })))
+      : Effect.void
+  )
+
+// Small beside shutdown's bounds (a second), so none is overshot by much.
+const shutdownStepMs = 10
+
+const isTestClock = (clock: Clock.Clock): clock is TestClock.TestClock => "adjust" in clock && "withLive" in clock
 
 /**
  * Starts recording every event the scheduler emits from now on, into the

@@ -6,7 +6,9 @@ import { JobStore } from "../../src/JobStore.ts"
 import * as MemoryJobStore from "../../src/MemoryJobStore.ts"
 import * as Scheduler from "../../src/Scheduler.ts"
 import * as Trigger from "../../src/Trigger.ts"
-import { collectEvents, Ledger, recordingTask } from "../support/Harness.ts"
+import * as StoreRetry from "../../src/StoreRetry.ts"
+import * as FaultyJobStore from "../../src/testing/FaultyJobStore.ts"
+import { collectEvents, Ledger, recordingTask, schedulerOn } from "../support/Harness.ts"
 import { loopHealth } from "../support/Runtime.ts"
 
 const second = 1_000
@@ -73,5 +75,35 @@ describe("Reaper", () => {
       assert.strictEqual(reaper.progressAgeMs, 500)
       assert.strictEqual(reaper.stallAfterMs, 1 * second + 5 * second)
       assert.deepStrictEqual([reaper.state, reaper.restarts, reaper.stalls], ["running", 0, 0])
+    }))
+
+  it.effect("its own node's run, its outcome held up by an outage longer than the lease, is renewed first, not reaped: it runs once", () =>
+    Effect.gen(function*() {
+      const ledger = new Ledger()
+      // Runs 50 ms; every store call fails from 20 ms to 8 s (the lease is 5 s).
+      const work = recordingTask("work", ledger, () => Effect.sleep(50))
+      const outage = FaultyJobStore.fromPlan({
+        outages: [{ from: 20, until: 8 * second, error: FaultyJobStore.connectionLost("any") }],
+        single: []
+      })
+      const context = yield* Layer.build(schedulerOn(
+        FaultyJobStore.layer(outage).pipe(Layer.provideMerge(MemoryJobStore.layer)),
+        {
+          tasks: [work],
+          jobs: [Job.make(work, { id: "work", payload: null, trigger: Trigger.once(0), onLost: "retry" })],
+          node: "live",
+          leaseDuration: "5 seconds",
+          reapInterval: "1 second",
+          // Retries without jitter, every 100 ms from each call's first
+          // failure: the reap sent at 1 s and retried through the outage
+          // lands at 8 s, before the outcome (first failed at 50 ms) at 8.05 s.
+          storeRetry: StoreRetry.policy({ base: "100 millis", cap: "100 millis", jitter: 0, maxElapsed: "1 minute" })
+        }
+      ))
+      const store = Context.get(context, JobStore)
+      yield* TestClock.adjust(15 * second)
+      assert.deepStrictEqual(ledger.entries.map((e) => [e.fireTime, e.attempt]), [[0, 1]], "ran once, by its own node")
+      const [record] = yield* store.history({ jobId: "work" })
+      assert.deepStrictEqual([record?.state, record?.attempt, record?.node], ["succeeded", 1, "live"])
     }))
 })

@@ -146,11 +146,29 @@ export const startsByFire = (lines: ReadonlyArray<LedgerLine>): Map<string, Arra
   return groups
 }
 
-/** Waits until `condition` holds, polling every 50 ms; rejects after `timeoutMs`. */
-export const until = async (condition: () => boolean, timeoutMs: number, what: string): Promise<void> => {
+/**
+ * Waits until `condition` holds, polling every 50 ms; rejects after `timeoutMs`
+ * with the last lines (events) and stderr of `workers`, so a failure says
+ * what each process was doing.
+ */
+export const until = async (
+  condition: () => boolean,
+  timeoutMs: number,
+  what: string,
+  workers: ReadonlyArray<Worker | undefined> = []
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) {
+      const tails = workers.flatMap((worker) =>
+        worker === undefined ? [] : [
+          `--- ${worker.node} (${worker.alive() ? "alive" : "exited"}), last events:`,
+          ...worker.lines.slice(-15).map((line) => JSON.stringify(line)),
+          `stderr: ${worker.stderr().slice(-1_000)}`
+        ]
+      )
+      throw new Error([`timed out after ${timeoutMs} ms waiting for ${what}`, ...tails].join("\n"))
+    }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
