@@ -18,7 +18,7 @@
  * taken after statement 1 holds the job locks: every claim of the same job
  * that committed earlier is visible, so the limit holds across processes.
  *
- * With a claim-ahead window (`PgJobStore.Options.claimAhead`), a job whose
+ * With a claim-ahead window (`ClaimRequest.aheadMs`), a job whose
  * next fire is due within the window and which has no run in progress is
  * locked too: its next fire alone is claimed early, to start on time. A job
  * with a run in progress is claimed when due, as without the window, so the
@@ -76,7 +76,7 @@ export const lockClaimable = (
   sql<LockedRow>`
     WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
     due AS (
-      SELECT j.id
+      SELECT j.id, j.definition::text AS definition, j.paused, j.next_fire
       FROM ${t.jobs} j
       WHERE NOT j.paused AND j.next_due IS NOT NULL AND j.task = ANY(${texts(request.tasks)})
         ${
@@ -92,7 +92,7 @@ export const lockClaimable = (
       FOR UPDATE OF j SKIP LOCKED
     ),
     waiting AS (
-      SELECT j.id
+      SELECT j.id, j.definition::text AS definition, j.paused, j.next_fire
       FROM ${t.jobs} j
       WHERE j.id IN (
         SELECT r.job_id
@@ -111,14 +111,16 @@ export const lockClaimable = (
       FOR UPDATE OF j SKIP LOCKED
     ),
     locked AS (
-      SELECT true AS due, id FROM due
+      SELECT true AS due, * FROM due
       UNION ALL
-      SELECT false, id FROM waiting WHERE id NOT IN (SELECT id FROM due)
+      SELECT false, * FROM waiting WHERE id NOT IN (SELECT id FROM due)
     )
-    -- Only the locked rows' definitions are read: the locking scans stay narrow
-    -- (a plan that sorts every due job sorts ids, not definitions).
-    SELECT clock.t, l.due, j.id, j.definition::text AS definition, j.paused, j.next_fire
-    FROM clock LEFT JOIN (locked l JOIN ${t.jobs} j ON j.id = l.id) ON true`
+    -- The columns come from the locked row versions themselves: no second
+    -- read of the jobs (which could see an older version than the one locked,
+    -- and which the planner made a hash of every job), and the definitions
+    -- only of the rows locked (the due scan follows the next_due index, no sort).
+    SELECT clock.t, l.due, l.id, l.definition, l.paused, l.next_fire
+    FROM clock LEFT JOIN locked l ON true`
 
 // `ClaimRequest.ended` as the store matches it: a run and the attempt (token)
 // whose handler ended, so a later attempt of the same run still counts.
