@@ -37,15 +37,17 @@ export const make = (
   sql: SqlClient.SqlClient,
   t: Tables.Tables
 ): (request: ClaimRequest) => Effect.Effect<ClaimResult, SqlError.SqlError> => {
-  // Decoded definitions by job id, reused while the stored text is the same:
-  // a job that fires every second is decoded once, not every second. Bounded:
-  // past `cacheLimit` entries it starts afresh.
-  const definitions = new Map<string, { readonly text: string; readonly job: Job.Job }>()
+  // Decoded definitions by their stored text (a definition holds neither the
+  // id nor the paused flag): a job that fires every second is decoded once,
+  // not every second, and thousands of one-off jobs of one task with one
+  // payload are decoded once, not each. Bounded: past `cacheLimit` entries
+  // it starts afresh.
+  const definitions = new Map<string, Job.Job>()
   const cacheLimit = 10_000
   const decodeJob = (id: string, text: string, paused: boolean): Result.Result<Job.Job, string> => {
-    const cached = definitions.get(id)
-    if (cached !== undefined && cached.text === text) {
-      return Result.succeed(cached.job.paused === paused ? cached.job : { ...cached.job, paused })
+    const cached = definitions.get(text)
+    if (cached !== undefined) {
+      return Result.succeed(cached.id === id && cached.paused === paused ? cached : { ...cached, id, paused })
     }
     const decoded = Result.flatMap(
       Result.try({ try: (): unknown => JSON.parse(text), catch: () => "its definition is not JSON" }),
@@ -53,7 +55,7 @@ export const make = (
     )
     if (Result.isSuccess(decoded)) {
       if (definitions.size >= cacheLimit) definitions.clear()
-      definitions.set(id, { text, job: decoded.success })
+      definitions.set(text, decoded.success)
     }
     return decoded
   }
