@@ -91,7 +91,8 @@ interface Held {
    * never both.
    */
   phase: "waiting" | "running" | "done"
-  fiber: Fiber.Fiber<void> | undefined
+  /** The fiber running its handler, while it runs (a slot's fiber runs one run after another). */
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Whether it holds a handler slot (from its start until its handler ended or it was taken away). */
   slot: boolean
   /** When it took its slot (this process's clock), for the mean run time. */
@@ -254,52 +255,81 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             // handlers start before this one's bookkeeping.
             Effect.tap(() => starting > 0 ? Effect.yieldNow : Effect.void),
             Effect.flatMap((ended) => {
+              // Its fiber goes on to other runs: interrupting this one must not reach them.
+              entry.fiber = undefined
               // Revoked or superseded while it ran: its outcome is not this node's to write.
               if (!current(entry) || entry.phase !== "running") return Effect.void
               entry.phase = "done"
               release(entry, ended.outcome.endedAt)
-              return Effect.andThen(
-                Queue.offer(outcomes, { run, event: ended.event, outcome: { ...ended.outcome, startedAt } }),
-                // Its slot is free: the next run in the queue takes it.
-                pump
-              )
+              return Queue.offer(outcomes, { run, event: ended.event, outcome: { ...ended.outcome, startedAt } })
             })
           )
         })
       }).pipe(Effect.onInterrupt(() => Effect.andThen(interrupted(entry), pump)))
     }
 
+    // The latest store instant read: a head due by it needs no new reading.
+    let seen = Number.NEGATIVE_INFINITY
+
+    // The head of the queue when it is due by the latest store instant read
+    // and a slot is free, marked started; else nothing.
+    const takeDue = (): Held | undefined => {
+      const head = queue.peek()
+      if (head === undefined || running >= slots || head.run.startedAt > seen) return undefined
+      queue.pop()
+      head.phase = "running"
+      waiting--
+      running++
+      head.slot = true
+      starting++
+      return head
+    }
+
+    // A slot's fiber: runs `entry`, then the next due runs of the queue one
+    // after the other while there are, with no fork (and no trip through the
+    // scheduler) between them: a drain through a few slots would otherwise
+    // spend more on starting fibers than on the runs. Past them, `pump`
+    // (timers, the dispatcher's wake-up).
+    const runSlot = (entry: Held): Effect.Effect<void> =>
+      Effect.andThen(
+        execute(entry),
+        Effect.withFiber((fiber) => {
+          const next = takeDue()
+          if (next === undefined) return pump
+          next.fiber = fiber
+          return Effect.andThen(roomCheck, runSlot(next))
+        })
+      )
+
+    // The dispatcher asked to hear when the queue runs down to a level (`wakeBelow`).
+    const roomCheck = Effect.suspend(() => {
+      if (wakeAt < 0 || waiting > wakeAt) return Effect.void
+      wakeAt = -1
+      return options.onRoom ?? Effect.void
+    })
+
     // Starts queued runs while slots are free and the head is due (by the
     // store's clock), in queue order; past them, arms one timer for the
     // head's instant. Uninterruptible: a run marked started always gets its fiber.
-    // The latest store instant read: a head due by it needs no new reading.
-    let seen = Number.NEGATIVE_INFINITY
     const pump: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
       if (waiting === 0 || running >= slots) return Effect.void
       return Effect.gen(function*() {
-        let head = queue.peek()
-        if (head !== undefined && head.run.startedAt > seen) seen = yield* storeNow
-        while (head !== undefined && running < slots && head.run.startedAt <= seen) {
-          queue.pop()
-          const entry = head
-          entry.phase = "running"
-          waiting--
-          running++
-          entry.slot = true
-          starting++
-          const fiber = yield* Effect.forkIn(execute(entry), scope)
-          entry.fiber = fiber
+        const first = queue.peek()
+        if (first !== undefined && first.run.startedAt > seen) seen = yield* storeNow
+        let entry = takeDue()
+        while (entry !== undefined) {
+          const started = entry
+          const fiber = yield* Effect.forkIn(runSlot(started), scope)
+          started.fiber = fiber
           live.add(fiber)
           fiber.addObserver(() => {
             live.delete(fiber)
-            entry.fiber = undefined
+            started.fiber = undefined
           })
-          head = queue.peek()
+          entry = takeDue()
         }
-        if (wakeAt >= 0 && waiting <= wakeAt) {
-          wakeAt = -1
-          if (options.onRoom !== undefined) yield* options.onRoom
-        }
+        yield* roomCheck
+        const head = queue.peek()
         if (head !== undefined && running < slots && head.run.startedAt > seen) yield* arm(head.run.startedAt)
       })
     }))

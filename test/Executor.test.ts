@@ -6,9 +6,12 @@
  * of its fire starts at its instant, never before.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Layer, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import * as Executor from "../src/Executor.ts"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
+import type * as Run from "../src/Run.ts"
 import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
@@ -161,4 +164,58 @@ describe("Executor: claims apart from handler slots", () => {
       const early = claims.flatMap((claim) => claim.fireTimes.filter((fire) => claim.at < fire - 100))
       assert.isAbove(early.length, 0, "some run was claimed before its fire time")
     }), 30_000)
+})
+
+// A run as a claim hands it over, due at 0 (the TestClock's start).
+const claimedRun = (id: string, fireTime: number): Run.Claimed => ({
+  id,
+  jobId: id,
+  fireTime,
+  dueAt: fireTime,
+  attempt: 1,
+  token: "token",
+  task: "chained",
+  payload: null,
+  retry: { attempts: 1, base: 100, factor: 2, cap: 1_000, jitter: false },
+  timeout: null,
+  startedAt: fireTime
+})
+
+describe("Executor: a slot's fiber runs one queued run after another", () => {
+  it.effect("a run revoked after its handler ended (its outcome not yet written) does not interrupt the next run its slot took", () =>
+    Effect.gen(function*() {
+      const handled: Array<string> = []
+      const task = Task.make("chained", Schema.Null, (_, { jobId }) =>
+        jobId === "b"
+          ? Effect.andThen(Effect.sleep(1_000), Effect.sync(() => handled.push("b ended")))
+          : Effect.sync(() => handled.push(`${jobId} ended`)))
+      // Outcomes wait at this gate: "a" stays held, ended, while "b" runs.
+      const gate = yield* Deferred.make<void>()
+      const written: Array<Run.Outcome> = []
+      const executor = yield* Executor.make({
+        node: "n",
+        tasks: new Map([["chained", task]]),
+        context: Context.empty(),
+        publish: () => Effect.void,
+        finish: (outcomes) =>
+          Effect.andThen(Deferred.await(gate), Effect.sync(() => {
+            written.push(...outcomes)
+            return outcomes.map(() => true)
+          })),
+        onSlotFreed: Effect.void,
+        maxInFlight: 1
+      })
+      yield* Effect.forkScoped(executor.recorder({ idle: Effect.void, progress: Effect.void }))
+      yield* executor.submit([claimedRun("a", 0), claimedRun("b", 0)])
+      yield* TestClock.adjust(10)
+      assert.deepStrictEqual(handled, ["a ended"], "a ended; b runs on the one slot")
+      // The store says a's lease is lost (say, a renewal answered late).
+      yield* executor.revoke([{ id: "a", token: "token" }])
+      yield* TestClock.adjust(1_000)
+      assert.deepStrictEqual(handled, ["a ended", "b ended"], "b ran to its end")
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust(10)
+      // (a's outcome was on its way before the revocation: the store decides by its token.)
+      assert.deepStrictEqual(written.filter((outcome) => outcome.id === "b").map((outcome) => outcome.state), ["succeeded"])
+    }))
 })
