@@ -1,5 +1,5 @@
 /**
- * Type-checks every example in the JSDoc of `src/`: each ```ts block becomes a
+ * Type-checks every example in the JSDoc of `src/`, the README and docs/: each ```ts block becomes a
  * module under `.examples/` (git-ignored) importing the package by its public
  * name, and `tsc` checks them all. Run by `npm test` and `npm run typecheck`.
  */
@@ -33,6 +33,18 @@ let r = 0
 for (const [, block] of readme.matchAll(/```ts\n([\s\S]*?)```/g)) {
   fs.writeFileSync(path.join(out, `README_${++r}.ts`), `${block}\nexport {}\n`)
   count++
+}
+// So are the pages under docs/ whose examples are whole programs (they also
+// run: test/DocsExamples.test.ts); docs/testing.md walks through
+// test/Guide.test.ts in pieces, checked there.
+const wholePages = ["triggers.md"].filter((page) => fs.existsSync(path.join(root, "docs", page)))
+for (const page of wholePages) {
+  let d = 0
+  const text = fs.readFileSync(path.join(root, "docs", page), "utf8")
+  for (const [, block] of text.matchAll(/```ts\n([\s\S]*?)```/g)) {
+    fs.writeFileSync(path.join(out, `docs_${page.replace(/\W/g, "_")}_${++d}.ts`), `${block}\nexport {}\n`)
+    count++
+  }
 }
 fs.writeFileSync(
   path.join(out, "tsconfig.json"),

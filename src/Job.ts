@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import * as DurationInput from "./internal/durationInput.ts"
 import * as JobProblems from "./internal/jobProblems.ts"
 import * as Payload from "./internal/payload.ts"
+import * as CronSearch from "./internal/triggerCron.ts"
 import type * as Task from "./Task.ts"
 import * as Trigger from "./Trigger.ts"
 
@@ -174,6 +175,16 @@ export interface Options<Encoded> {
   readonly paused?: boolean | undefined
 }
 
+// `H` in a cron expression is spread by the job's id, unless the trigger
+// names a seed of its own: a new trigger, so the caller's value is unchanged.
+// What is not a cron trigger with a string expression is left as given (the
+// scheduler reports it).
+const seeded = (trigger: Trigger.Trigger, id: string): Trigger.Trigger =>
+  typeof trigger === "object" && trigger !== null && trigger._tag === "Cron" && trigger.seed === undefined &&
+    typeof trigger.expression === "string" && typeof id === "string" && CronSearch.usesHash(trigger.expression)
+    ? { ...trigger, seed: id }
+    : trigger
+
 /**
  * Declares a job of a task. The payload is typed by the task's schema
  * (its encoded form); it is checked when the scheduler registers the job.
@@ -183,6 +194,9 @@ export interface Options<Encoded> {
  * nesting) becomes `NaN` in the job, and the scheduler rejects the job with
  * a typed error naming the input (`InvalidJob`, `InvalidPayload`). The
  * payload is copied as JSON would copy it: `undefined` properties are dropped.
+ * A cron trigger whose expression uses `H` and names no `seed` gets the
+ * job's id as its seed (in a new trigger value), so each job's `H` picks its
+ * own values.
  *
  * @example
  * ```ts
@@ -218,7 +232,7 @@ export const make = <Encoded, R>(task: Task.Task<Encoded, R>, options: Options<E
     id: options.id,
     task: task.name,
     payload: walked._tag === "Json" ? walked.copy ?? null : Number.NaN,
-    trigger: options.trigger,
+    trigger: seeded(options.trigger, options.id),
     overlap: {
       max: options.overlap?.max ?? defaults.overlap.max,
       onLimit: options.overlap?.onLimit ?? defaults.overlap.onLimit

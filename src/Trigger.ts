@@ -1,7 +1,8 @@
 /**
  * When a job fires: a trigger is a pure, serialisable description of fire
  * times — a cron expression in a time zone, a fixed interval on an anchored
- * grid, or a single instant.
+ * grid, a calendar interval (days, months or years in wall-clock time of a
+ * zone), or a single instant.
  *
  * Everything here is a function of its arguments (no clock, no state beyond
  * caches), so every process computes the same fire times and the same
@@ -19,6 +20,15 @@
  *   cron do the same for fixed-time and every-hour crons, but drop skipped
  *   times of crons like `0,30 2 * * *`, which then miss a day.
  *
+ * Calendar intervals (`every("1 month")`, `every("1 day", { timeZone })`)
+ * fire at a wall time that does not exist at the end of the gap, and at a
+ * wall time that occurs twice once, at its first occurrence (see
+ * {@link every}). {@link preview} shows each such decision with a note.
+ *
+ * Jitter delays a fire's due time, never its fire time, and stays inside the
+ * schedule: a due time is before the next fire and not after `end` (see
+ * {@link dueAt}).
+ *
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
@@ -28,6 +38,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as DurationInput from "./internal/durationInput.ts"
 import type * as CronSearch from "./internal/triggerCron.ts"
+import * as Preview from "./internal/triggerPreview.ts"
 import * as Schedule from "./internal/triggerSchedule.ts"
 
 const DstOverlap = Schema.Literals(["earlier", "later", "both"])
@@ -36,6 +47,9 @@ const defaultTo = <A>(value: A) => Effect.succeed(value)
 /**
  * A cron trigger: `expression` (5 fields, or 6 with seconds first, or an
  * alias such as `@daily`) read in `timeZone`; optional window `[start, end]`.
+ * `seed` spreads the values of `H` in the expression (`H * * * *` fires at a
+ * minute chosen by it); `Job.make` sets it to the job's id when the
+ * expression uses `H` and has none; without one, `H` is spread by "".
  *
  * @example
  * ```ts
@@ -53,7 +67,8 @@ export const CronTrigger = Schema.TaggedStruct("Cron", {
   onDstOverlap: DstOverlap.pipe(Schema.withDecodingDefaultKey(defaultTo<"earlier" | "later" | "both">("earlier"))),
   jitter: Schema.Number.pipe(Schema.withDecodingDefaultKey(defaultTo(0))),
   start: Schema.optionalKey(Schema.Number),
-  end: Schema.optionalKey(Schema.Number)
+  end: Schema.optionalKey(Schema.Number),
+  seed: Schema.optionalKey(Schema.String)
 })
 
 /** A cron trigger value. @since 0.1.0 */
@@ -85,6 +100,35 @@ export const IntervalTrigger = Schema.TaggedStruct("Interval", {
 export type IntervalTrigger = typeof IntervalTrigger.Type
 
 /**
+ * A calendar interval: fires `count` days, months or years apart in
+ * wall-clock time of `timeZone` (see {@link every} for the rules). Without
+ * `anchor`, the grid starts at midnight, 1 January 1970, wall time in the
+ * zone.
+ *
+ * @example
+ * ```ts
+ * import { Trigger } from "steadfast"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Trigger.CalendarTrigger)({ _tag: "Calendar", unit: "month" }).count // 1
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const CalendarTrigger = Schema.TaggedStruct("Calendar", {
+  unit: Schema.Literals(["day", "month", "year"]),
+  count: Schema.Number.pipe(Schema.withDecodingDefaultKey(defaultTo(1))),
+  timeZone: Schema.String.pipe(Schema.withDecodingDefaultKey(defaultTo("UTC"))),
+  anchor: Schema.optionalKey(Schema.Number),
+  jitter: Schema.Number.pipe(Schema.withDecodingDefaultKey(defaultTo(0))),
+  start: Schema.optionalKey(Schema.Number),
+  end: Schema.optionalKey(Schema.Number)
+})
+
+/** A calendar interval trigger value. @since 0.3.0 */
+export type CalendarTrigger = typeof CalendarTrigger.Type
+
+/**
  * A one-off trigger: fires once, at `at`.
  *
  * @example
@@ -105,7 +149,7 @@ export type OnceTrigger = typeof OnceTrigger.Type
 /**
  * The codec of every trigger, tagged by `_tag`. Its encoded form is plain
  * JSON; decoding fills the defaults (`timeZone` "UTC", `onDstOverlap`
- * "earlier", `jitter` 0, `anchor` 0). Decoding checks the shape only: use
+ * "earlier", `jitter` 0, an interval's `anchor` 0, a calendar's `count` 1). Decoding checks the shape only: use
  * {@link decode} to also {@link validate}.
  *
  * @example
@@ -119,7 +163,7 @@ export type OnceTrigger = typeof OnceTrigger.Type
  *
  * @since 0.1.0
  */
-export const Trigger = Schema.Union([CronTrigger, IntervalTrigger, OnceTrigger])
+export const Trigger = Schema.Union([CronTrigger, IntervalTrigger, CalendarTrigger, OnceTrigger])
 
 /** A trigger value. @since 0.1.0 */
 export type Trigger = typeof Trigger.Type
@@ -144,13 +188,15 @@ const windowOf = (options?: { readonly start?: Instant; readonly end?: Instant }
 })
 
 /**
- * A cron trigger. Does not validate (see {@link validate}).
+ * A cron trigger. Does not validate (see {@link validate}). `seed` spreads
+ * the values of `H` (see {@link CronTrigger}); a job sets it to its id.
  *
  * @example
  * ```ts
  * import { Trigger } from "steadfast"
  *
  * const weekdays = Trigger.cron("0 9 * * 1-5", { timeZone: "Europe/Berlin", jitter: "30 seconds" })
+ * const hourly = Trigger.cron("H * * * *", { seed: "report" }) // at a minute chosen by "report"
  * ```
  *
  * @since 0.1.0
@@ -161,40 +207,98 @@ export const cron = (expression: string, options?: {
   readonly jitter?: Duration.Input
   readonly start?: Instant
   readonly end?: Instant
+  readonly seed?: string
 }): Trigger => ({
   _tag: "Cron",
   expression,
   timeZone: options?.timeZone ?? "UTC",
   onDstOverlap: options?.onDstOverlap ?? "earlier",
   jitter: options?.jitter === undefined ? 0 : durationOf(options.jitter),
-  ...windowOf(options)
+  ...windowOf(options),
+  ...(options?.seed === undefined ? {} : { seed: options.seed })
 })
 
 /**
- * An interval trigger firing at `anchor + k * interval` (anchor defaults to
- * the epoch, so `every("1 hour")` fires on the hour, UTC). Does not validate.
+ * A calendar interval written as a string, which `Duration.Input` cannot
+ * express (a month or a year has no fixed length): `"1 month"`, `"3 months"`,
+ * `"1 year"`, `"2 years"`.
+ *
+ * @since 0.3.0
+ */
+export type CalendarInterval = `${number} ${"month" | "months" | "year" | "years"}`
+
+// The shape of Effect's duration strings, with calendar units.
+const calendarPattern = /^(-?\d+(?:\.\d+)?)\s+(months?|years?)$/
+const DAY = 86_400_000
+
+// An interval in milliseconds; what is not a duration becomes NaN, which `validate` reports.
+const intervalMillis = (input: Duration.Input | CalendarInterval): number =>
+  typeof input === "number" ? input : DurationInput.decodeMillis(input) ?? Number.NaN
+
+/**
+ * A trigger firing at regular intervals. Does not validate (see
+ * {@link validate}).
+ *
+ * - A fixed interval (a `Duration.Input` with no `timeZone`) fires at
+ *   `anchor + k * interval` for every integer `k` (anchor defaults to the
+ *   epoch, so `every("1 hour")` fires on the hour, UTC). The arithmetic is
+ *   exact for every interval and anchor `validate` accepts (up to ±8.64e15 ms).
+ * - A calendar interval (`"1 month"`, `"3 months"`, `"1 year"`; or a whole
+ *   number of days or weeks given with a `timeZone`) fires at the anchor's
+ *   wall-clock date and time in `timeZone` (default "UTC") plus `k` intervals:
+ *   months and years are added to the anchor's year and month, the day of the
+ *   month clamped to the month's last day (an anchor on 31 January fires on 28
+ *   or 29 February, 31 March, 30 April: always from the anchor, never from the
+ *   previous fire; 29 February yearly fires on 28 February in other years);
+ *   days keep the wall time of day across daylight saving. A wall time in a
+ *   spring-forward gap fires at the end of the gap; one that occurs twice
+ *   fires once, at its first occurrence. Without `anchor` the grid starts at
+ *   midnight, 1 January 1970, wall time in the zone (monthly fires at 00:00 on
+ *   the 1st). With a `timeZone`, an interval that is not a whole number of
+ *   days is invalid (`InvalidCalendar`).
  *
  * @example
  * ```ts
  * import { Trigger } from "steadfast"
  *
  * const quarterHourly = Trigger.every("15 minutes", { anchor: new Date("2026-01-01T00:05:00Z") })
+ * const monthEnd = Trigger.every("1 month", { anchor: new Date("2026-01-31T09:00:00Z") }) // 28 Feb, 31 Mar, 30 Apr...
+ * const berlinMornings = Trigger.every("1 day", {
+ *   timeZone: "Europe/Berlin",
+ *   anchor: new Date("2026-01-01T06:00:00Z") // 07:00 in Berlin, every day, summer and winter
+ * })
  * ```
  *
  * @since 0.1.0
  */
-export const every = (interval: Duration.Input, options?: {
+export const every = (interval: Duration.Input | CalendarInterval, options?: {
   readonly anchor?: Instant
+  readonly timeZone?: string
   readonly jitter?: Duration.Input
   readonly start?: Instant
   readonly end?: Instant
-}): Trigger => ({
-  _tag: "Interval",
-  every: durationOf(interval),
-  anchor: options?.anchor === undefined ? 0 : millisOf(options.anchor),
-  jitter: options?.jitter === undefined ? 0 : durationOf(options.jitter),
-  ...windowOf(options)
-})
+}): Trigger => {
+  const jitter = options?.jitter === undefined ? 0 : durationOf(options.jitter)
+  const calendar = typeof interval === "string" ? calendarPattern.exec(interval.trim()) : null
+  if (calendar === null && options?.timeZone === undefined) {
+    return {
+      _tag: "Interval",
+      every: intervalMillis(interval),
+      anchor: options?.anchor === undefined ? 0 : millisOf(options.anchor),
+      jitter,
+      ...windowOf(options)
+    }
+  }
+  return {
+    _tag: "Calendar",
+    unit: calendar === null ? "day" : calendar[2]!.startsWith("month") ? "month" : "year",
+    count: calendar === null ? intervalMillis(interval) / DAY : Number(calendar[1]),
+    timeZone: options?.timeZone ?? "UTC",
+    ...(options?.anchor === undefined ? {} : { anchor: millisOf(options.anchor) }),
+    jitter,
+    ...windowOf(options)
+  }
+}
 
 /**
  * A trigger firing once, at `at`. Does not validate.
@@ -211,11 +315,14 @@ export const every = (interval: Duration.Input, options?: {
 export const once = (at: Instant): Trigger => ({ _tag: "Once", at: millisOf(at) })
 
 /**
- * A cron expression that does not parse, naming the `field` and its
- * `position`: the 0-based index of the field as written (so `61 * * * *` is
- * `minutes` at 0, `0 61 * * * *` is `minutes` at 1). For `field`
- * `"expression"` (wrong number of fields, unknown alias) `position` is the
- * index where a field is missing or surplus, 0 for an alias.
+ * A cron expression that does not parse (or never fires), naming the `field`
+ * and its `position`: the 0-based index of the field as written (so
+ * `61 * * * *` is `minutes` at 0, `0 61 * * * *` is `minutes` at 1). For
+ * `field` `"expression"` (wrong number of fields, unknown alias) `position`
+ * is the index where a field is missing or surplus, 0 for an alias.
+ * `column` is the 0-based index in `expression` of the character where the
+ * problem starts, `hint` what to write instead (`"L-n takes n from 0 to
+ * 30"`); `message` says what is wrong, then the hint.
  *
  * @example
  * ```ts
@@ -233,7 +340,9 @@ export class InvalidCron extends Schema.TaggedError<InvalidCron>()("InvalidCron"
   expression: Schema.String,
   field: Schema.Literals(["seconds", "minutes", "hours", "days", "months", "weekdays", "expression"]),
   position: Schema.Number,
-  message: Schema.String
+  column: Schema.Number,
+  message: Schema.String,
+  hint: Schema.String
 }) {}
 
 /**
@@ -316,23 +425,60 @@ export class InvalidInstant extends Schema.TaggedError<InvalidInstant>()("Invali
 }
 
 /**
- * A jitter that is not a finite, non-negative whole number of milliseconds.
+ * A jitter that is not a finite, non-negative whole number of milliseconds,
+ * or (with `period`) one longer than the shortest period between two fires
+ * of its trigger, which would let a due time pass the next fire: an
+ * interval's `every`; a calendar interval's `count` days of 24 hours, the
+ * shortest run of `count` consecutive months (28 days for one month, 59 for
+ * two, 89 for three), or `count` years of 365 days. Cron jitter is not
+ * checked against the expression: it is capped per fire (see
+ * {@link dueAt}), as is any jitter where daylight saving or clamping
+ * shortens a period.
  *
  * @example
  * ```ts
  * import { Trigger } from "steadfast"
  * new Trigger.InvalidJitter({ jitter: -1 }).message
+ * new Trigger.InvalidJitter({ jitter: 120_000, period: 60_000 }).message
  * ```
  *
  * @since 0.1.0
  */
 export class InvalidJitter extends Schema.TaggedError<InvalidJitter>()("InvalidJitter", {
-  jitter: Schema.Number
+  jitter: Schema.Number,
+  period: Schema.optionalKey(Schema.Number)
 }) {
   override get message(): string {
-    return `jitter must be a non-negative whole number of milliseconds, got ${this.jitter}`
+    return this.period === undefined
+      ? `jitter must be a non-negative whole number of milliseconds, got ${this.jitter}`
+      : `jitter (${this.jitter} ms) must not exceed the shortest period between two fires (${this.period} ms), ` +
+        `or a due time could pass the next fire`
   }
 }
+
+/**
+ * A calendar interval that cannot fire as described: a `count` that is not
+ * a positive whole number (`every("1.5 months")`, or an interval of
+ * `every("90 minutes", { timeZone })`, which is not whole days), or a `unit`
+ * other than "day", "month" or "year". `message` says which.
+ *
+ * @example
+ * ```ts
+ * import { Trigger } from "steadfast"
+ * import { Effect } from "effect"
+ *
+ * Trigger.validate(Trigger.every("1.5 months")).pipe(
+ *   Effect.catchReason("InvalidTrigger", "InvalidCalendar", (reason) => Effect.succeed(reason.message))
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ */
+export class InvalidCalendar extends Schema.TaggedError<InvalidCalendar>()("InvalidCalendar", {
+  unit: Schema.String,
+  count: Schema.Number,
+  message: Schema.String
+}) {}
 
 /**
  * A value that is not a trigger at all, as a JavaScript caller may pass: an
@@ -367,6 +513,7 @@ export const InvalidTriggerReason = Schema.Union([
   InvalidWindow,
   InvalidInstant,
   InvalidJitter,
+  InvalidCalendar,
   MalformedTrigger
 ])
 
@@ -419,6 +566,8 @@ const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
       return new InvalidInstant(problem)
     case "InvalidJitter":
       return new InvalidJitter(problem)
+    case "InvalidCalendar":
+      return new InvalidCalendar(problem)
     case "MalformedTrigger":
       return new MalformedTrigger(problem)
   }
@@ -427,8 +576,11 @@ const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
 /**
  * Checks that `trigger` can fire as described: the cron expression parses
  * (and some month has its days), the zone exists, the interval is a positive
- * whole number of milliseconds, instants are finite whole milliseconds, the
- * jitter is not negative and the window's end is after its start.
+ * whole number of milliseconds (a calendar interval's count a positive whole
+ * number), instants are finite whole milliseconds, the jitter is not
+ * negative and, for intervals, not longer than the shortest period between
+ * two fires (see {@link InvalidJitter}), and the window's end is after its
+ * start.
  *
  * @example
  * ```ts
@@ -448,7 +600,9 @@ export const validate = Effect.fn("Trigger.validate")(function*(trigger: Trigger
     const issue = Result.match(decodeShape(trigger), { onFailure: (error) => error.message, onSuccess: () => "not a trigger" })
     return yield* new InvalidTrigger({ reason: new MalformedTrigger({ issue }) })
   }
-  const problem = Schedule.problem(trigger)
+  // A jitter longer than the period is refused here only: a stored trigger
+  // with one keeps firing, its due times capped by `dueAt`.
+  const problem = Schedule.problem(trigger) ?? Schedule.jitterProblem(trigger)
   if (problem !== undefined) return yield* new InvalidTrigger({ reason: reasonOf(problem) })
   return trigger
 })
@@ -490,12 +644,19 @@ export const next = (trigger: Trigger, after: number): Option.Option<number> =>
   Schedule.problem(trigger) === undefined ? Option.fromUndefinedOr(Schedule.nextFire(trigger, after)) : Option.none()
 
 /**
- * When the fire at `fire` is due: `fire` plus a jitter in `[0, trigger.jitter)`
+ * When the fire at `fire` is due: `fire` plus a jitter in `[0, room)`
  * milliseconds that depends only on `seed` (the job id) and `fire`, so every
- * process computes the same due time. The jitter is
- * `floor(h * jitter)` where `h` is FNV-1a (32 bit, over the UTF-8 bytes of
- * `${seed}|${fire}`, `fire` in decimal) followed by murmur3's fmix32, divided
- * by 2^32.
+ * process computes the same due time. The jitter is `floor(h * room)` where
+ * `h` is FNV-1a (32 bit, over the UTF-8 bytes of `${seed}|${fire}`, `fire`
+ * in decimal) followed by murmur3's fmix32, divided by 2^32.
+ *
+ * `room` is `trigger.jitter`, capped so that the due time stays inside the
+ * schedule: at most the time to the trigger's next fire after `fire` (so
+ * due times of one job stay in fire order: `fire <= dueAt < next fire`) and
+ * at most `end - fire + 1` (so a due time never passes the window's `end`;
+ * without `end`, 8.64e15, the last instant a `Date` holds). A jitter that
+ * needs no cap gives the same due time as before the cap existed. A trigger
+ * `validate` rejects is not capped.
  *
  * @example
  * ```ts
@@ -503,36 +664,72 @@ export const next = (trigger: Trigger, after: number): Option.Option<number> =>
  *
  * const trigger = Trigger.cron("@hourly", { jitter: "5 minutes" })
  * Trigger.dueAt(trigger, 3_600_000, "report") // between 3_600_000 and 3_899_999
+ * const tight = Trigger.cron("0,1 * * * *", { jitter: "5 minutes" })
+ * Trigger.dueAt(tight, 3_600_000, "report") // before 3_660_000, the next fire
  * ```
  *
  * @since 0.1.0
  */
 export const dueAt = (trigger: Trigger, fire: number, seed: string): number => {
-  const jitter = trigger._tag === "Once" ? 0 : trigger.jitter
-  return jitter > 0 && Number.isFinite(jitter) ? fire + Math.floor(Schedule.unitHash(`${seed}|${fire}`) * jitter) : fire
+  const room = Schedule.jitterRoom(trigger, fire)
+  return room > 0 ? fire + Math.floor(Schedule.unitHash(`${seed}|${fire}`) * room) : fire
 }
 
 /**
- * One line of a {@link preview}: a fire (`dst` `"none"`), a fire moved to the
- * end of a spring-forward gap (`"shifted"`), or an occurrence of a repeated
- * wall time that the overlap policy does not fire (`"skipped"`). `iso` is the
- * instant with its offset in the trigger's zone (UTC for intervals and
- * one-offs), e.g. `2026-03-29T03:00:00+02:00`; `note` explains DST entries.
+ * One line of a {@link preview}: a fire, or a decision about one, with its
+ * instant (`fire`), that instant with its offset in the trigger's zone
+ * (`iso`, UTC for intervals and one-offs, e.g. `2026-03-29T03:00:00+02:00`)
+ * and, for every decision, a `note` a person can read.
+ *
+ * `dst` says what daylight saving did: `"none"`; `"shifted"` (a fire moved
+ * to the end of a spring-forward gap); `"skipped"` (not a fire: an
+ * occurrence of a repeated wall time the overlap policy does not run);
+ * `"dropped"` (not a fire: wall times a gap removed, for crons that allow
+ * every hour; `fire` is the end of the gap, one entry per gap).
+ *
+ * `decisions` lists every decision on the entry (absent when there is none):
+ * the `dst` ones, `"merged"` (a fire that stands for both occurrences of a
+ * repeated wall time, under `onDstOverlap` "earlier" or "later", or on a
+ * calendar interval), `"clamped"` (a calendar fire moved to the last day of
+ * a short month) and `"end"` (not a fire: the window ends at `fire`, its
+ * `end`, and nothing fires after it). {@link isFire} tells fires apart.
  *
  * @since 0.1.0
  */
 export interface PreviewEntry {
   readonly fire: number
   readonly iso: string
-  readonly dst: "none" | "shifted" | "skipped"
+  readonly dst: "none" | "shifted" | "skipped" | "dropped"
   readonly note?: string
+  readonly decisions?: ReadonlyArray<"shifted" | "skipped" | "dropped" | "merged" | "clamped" | "end">
 }
 
 /**
- * The next `n` fires after `from`, marking what daylight saving did. Skipped
- * occurrences are listed between them but do not count towards `n` (so the
- * result may be longer than `n`); it is shorter when the trigger stops firing
- * and empty when the trigger is invalid.
+ * Whether a {@link preview} entry is a fire (and not a skipped or dropped
+ * occurrence, or the end of the window).
+ *
+ * @example
+ * ```ts
+ * import { Trigger } from "steadfast"
+ *
+ * const entries = Trigger.preview(Trigger.every("1 hour", { end: 7_200_000 }), 0, 5)
+ * entries.filter(Trigger.isFire).length // 2
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const isFire = (entry: PreviewEntry): boolean =>
+  entry.dst !== "skipped" && entry.dst !== "dropped" && !(entry.decisions?.includes("end") ?? false)
+
+/**
+ * The next `n` fires after `from`, with every decision the schedule made
+ * about them, in time order (see {@link PreviewEntry}): fires shifted by a
+ * gap, wall times dropped in a gap, occurrences of repeated times skipped,
+ * fires that stand for both occurrences, calendar days clamped, and, when
+ * the window ends before `n` fires, an entry for its end. Entries that are
+ * not fires do not count towards `n` (so the result may be longer than
+ * `n`); it is shorter when the trigger stops firing and empty when the
+ * trigger is invalid.
  *
  * @example
  * ```ts
@@ -550,4 +747,4 @@ export interface PreviewEntry {
  * @since 0.1.0
  */
 export const preview = (trigger: Trigger, from: number, n: number): ReadonlyArray<PreviewEntry> =>
-  Schedule.preview(trigger, from, n)
+  Preview.preview(trigger, from, n)

@@ -28,6 +28,8 @@ const describeTrigger = (trigger: Trigger.Trigger): string => {
       return `cron "${trigger.expression}" ${trigger.timeZone}`
     case "Interval":
       return `every ${trigger.every} ms`
+    case "Calendar":
+      return `every ${trigger.count} ${trigger.unit}${trigger.count === 1 ? "" : "s"} ${trigger.timeZone}`
     case "Once":
       return `once at ${new Date(trigger.at).toISOString()}`
   }
@@ -64,7 +66,8 @@ const preview = Command.make(
       const job = yield* found(id)
       const now = yield* (yield* JobStore).now
       for (const entry of Trigger.preview(job.trigger, now, count)) {
-        yield* Console.log(`${entry.iso}${entry.dst === "none" ? "" : `  (${entry.dst}${entry.note ? `: ${entry.note}` : ""})`}`)
+        const marks = entry.decisions?.join(", ") ?? entry.dst
+        yield* Console.log(`${entry.iso}${entry.note === undefined ? "" : `  (${marks}: ${entry.note})`}`)
       }
     })
 ).pipe(Command.withDescription("Show a job's next fires, marking what DST changes do to them"))
