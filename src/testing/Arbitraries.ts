@@ -156,11 +156,13 @@ export const failurePlan = (options: {
 
 /**
  * Valid triggers: intervals of 1 s to 1 h anchored anywhere, crons built from
- * safe fields in a few real zones, and one-off dates.
+ * safe fields (and `L`, `15W`, `FRIL`, `MON#1`, `?`, `H`) in a few real zones
+ * with daylight saving of every kind, calendar intervals (days in a zone,
+ * months, years) anchored anywhere, and one-off dates.
  *
  * @since 0.1.0
  */
-export const trigger: Arbitrary.Arbitrary<Trigger.Trigger> = Arbitrary.flatMap(int(0, 2), (kind) => {
+export const trigger: Arbitrary.Arbitrary<Trigger.Trigger> = Arbitrary.flatMap(int(0, 3), (kind) => {
   switch (kind) {
     case 0:
       return Arbitrary.map(
@@ -170,13 +172,23 @@ export const trigger: Arbitrary.Arbitrary<Trigger.Trigger> = Arbitrary.flatMap(i
     case 1:
       return Arbitrary.map(
         Arbitrary.all([
-          oneOf(["*", "*/5", "0", "15,45", "0-30/10"]),
-          oneOf(["*", "*/2", "3", "9-17", "0,12"]),
-          oneOf(["*", "1", "1-15"]),
-          oneOf(["*", "1-5", "0,6"]),
-          oneOf(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+          oneOf(["*", "*/5", "0", "15,45", "0-30/10", "H"]),
+          oneOf(["*", "*/2", "3", "9-17", "0,12", "H(8-18)"]),
+          oneOf(["*", "1", "1-15", "L", "15W", "?"]),
+          oneOf(["*", "1-5", "0,6", "FRIL", "MON#1", "SAT-SUN"]),
+          oneOf(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/Santiago"])
         ]),
-        ([minute, hour, day, weekday, timeZone]) => Trigger.cron(`${minute} ${hour} ${day} * ${weekday}`, { timeZone })
+        ([minute, hour, day, weekday, timeZone]) =>
+          Trigger.cron(`${minute} ${hour} ${day} * ${day === "?" ? "MON" : weekday}`, { timeZone, seed: "arbitrary" })
+      )
+    case 2:
+      return Arbitrary.map(
+        Arbitrary.all([
+          oneOf(["1 day", "2 weeks", "1 month", "3 months", "1 year"] as const),
+          int(-86_400_000 * 365, 86_400_000 * 365 * 40),
+          oneOf(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
+        ]),
+        ([interval, anchor, timeZone]) => Trigger.every(interval, { anchor, timeZone })
       )
     default:
       return Arbitrary.map(int(0, 10 * 86_400_000), (at) => Trigger.once(at))
