@@ -107,3 +107,34 @@ describe("StoreClock", () => {
       yield* Fiber.join(fiber)
     }))
 })
+
+describe("StoreClock: delayed replies", () => {
+  it.effect("a measurement whose round trip is over twice the last one is taken again, and the shortest sets atLeast", () =>
+    Effect.gen(function*() {
+      // Round trips of 1 ms, then (at the resync) 30 ms and 1 ms: the store
+      // reads its clock at once, and the reply takes that long to come back,
+      // so a slow sample's bound lags the store by its whole round trip.
+      const delays = [1, 30, 1]
+      let calls = 0
+      const measure = Effect.suspend(() => {
+        const delay = delays[calls++] ?? 1
+        return Effect.flatMap(
+          Effect.map(Clock.monotonicTimeNanos, (nanos) => Math.floor(Number(nanos) / 1_000_000) + storeAhead),
+          (store) => Effect.as(Effect.sleep(delay), store)
+        )
+      })
+      const clock = yield* StoreClock.make({ measure, resyncAfter: "60 seconds" })
+      const first = yield* Effect.forkChild(clock.now)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(first)
+      yield* TestClock.adjust("60 seconds")
+      const second = yield* Effect.forkChild(clock.now)
+      yield* TestClock.adjust("31 millis")
+      yield* Fiber.join(second)
+      assert.strictEqual(calls, 3, "the slow sample was taken again")
+      // The store's clock is `now + storeAhead`: the kept sample (1 ms) lags
+      // it by 1 ms, where the slow one would have lagged by 30.
+      const now = yield* Clock.currentTimeMillis
+      assert.strictEqual(yield* clock.atLeast, now + storeAhead - 1)
+    }))
+})
