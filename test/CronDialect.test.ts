@@ -230,7 +230,8 @@ const reasonOf = (expression: string) =>
   })
 
 describe("CronDialect", () => {
-  it.prop("the next 50 fires agree with a brute-force search over wall-clock time", { c: dialectCase }, ({ c }) => {
+  it.effect.prop("the next 50 fires agree with a brute-force search over wall-clock time", { c: dialectCase }, ({ c }) =>
+    Effect.sync(() => {
     const text = Oracle.textOf(c.expression)
     const context = `${text} in ${c.zone} (${c.policy}, seed ${JSON.stringify(c.seed)}) after ${iso(c.from)}`
     const trigger = Trigger.cron(text, { timeZone: c.zone, onDstOverlap: c.policy, seed: c.seed })
@@ -244,7 +245,7 @@ describe("CronDialect", () => {
     const theirs = Oracle.fires(c.expression, { seed: c.seed, zone: c.zone, policy: c.policy, from: c.from, n: 50, until })
     const ours = nextFires(trigger, c.from, 50, until)
     assert.deepStrictEqual(ours.map(iso), theirs.map(iso), context)
-  }, { arbitrary: { runs: Number(process.env["CRON_DIALECT_RUNS"] ?? 200) }, timeout: 600_000 })
+  }), { arbitrary: { runs: Number(process.env["CRON_DIALECT_RUNS"] ?? 200) }, timeout: 600_000 })
 
   it.prop("any string gives a valid trigger or a typed InvalidCron, never a defect", {
     text: oneOf(

@@ -45,13 +45,12 @@ const jitterCase = Arbitrary.flatMap(
       : kind === 1
       ? Arbitrary.map(
         Arbitrary.all([pick(["day", "month", "year"] as const), int(1, 3), int(0, 40), int(1, 90), pick(["Europe/Berlin", "America/New_York"])]),
-        ([unit, count, jitterDays, length, timeZone]) =>
-          Trigger.every(`${count} ${unit}s` as Trigger.CalendarInterval, {
-            timeZone,
-            anchor: from - 7 * HOUR,
-            jitter: jitterDays * DAY + jitter,
-            ...window(length * DAY)
-          })
+        ([unit, count, jitterDays, length, timeZone]) => {
+          const options = { timeZone, anchor: from - 7 * HOUR, jitter: jitterDays * DAY + jitter, ...window(length * DAY) }
+          return unit === "day"
+            ? Trigger.every({ days: count }, options)
+            : Trigger.every(unit === "month" ? `${count} months` : `${count} years`, options)
+        }
       )
       : Arbitrary.map(
         Arbitrary.all([
