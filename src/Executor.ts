@@ -115,9 +115,12 @@ export interface Executor {
    * Runs what a claim returned. A run id this executor holds already under
    * another token was taken from it and claimed anew (reaped, then claimed
    * again by this node): the earlier attempt is revoked, and nothing of it
-   * (outcome, interruption) touches the new one.
+   * (outcome, interruption) touches the new one. `storeInstant`, the
+   * store's clock at the claim (`ClaimResult.at`), is a time the store has
+   * passed: runs due by it start at once, without waiting for the local
+   * estimate of the store's time to reach it.
    */
-  readonly submit: (runs: ReadonlyArray<Run.Claimed>) => Effect.Effect<void>
+  readonly submit: (runs: ReadonlyArray<Run.Claimed>, storeInstant?: number) => Effect.Effect<void>
   /**
    * Runs what `JobStore.adopt` found (runs of claims whose answer never
    * arrived): those this executor does not hold already.
@@ -315,7 +318,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       if (waiting === 0 || running >= slots) return Effect.void
       return Effect.gen(function*() {
         const first = queue.peek()
-        if (first !== undefined && first.run.startedAt > seen) seen = yield* storeNow
+        if (first !== undefined && first.run.startedAt > seen) seen = Math.max(seen, yield* storeNow)
         let entry = takeDue()
         while (entry !== undefined) {
           const started = entry
@@ -491,7 +494,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       })
 
     return {
-      submit: (runs: ReadonlyArray<Run.Claimed>) => accept(runs, false),
+      submit: (runs: ReadonlyArray<Run.Claimed>, storeInstant?: number) =>
+        Effect.suspend(() => {
+          // The store's time was at least the claim's instant: runs due by it need no clock reading.
+          if (storeInstant !== undefined && storeInstant > seen) seen = storeInstant
+          return accept(runs, false)
+        }),
       adopt: (runs: ReadonlyArray<Run.Claimed>) => accept(runs, true),
       withdraw,
       holding,

@@ -152,6 +152,12 @@ export interface ClaimResult {
   readonly settled: ReadonlyArray<Run.RunRecord>
   /** Jobs the claim could not work on and set aside, so the claim went on with the rest. */
   readonly setAside?: ReadonlyArray<SetAside> | undefined
+  /**
+   * The store's clock when it claimed (epoch ms): the store's time is at
+   * least this once the answer arrives, so a claimed run that was due then
+   * starts at once, with no wait for a local estimate of the store's time.
+   */
+  readonly at?: number | undefined
 }
 
 /**

@@ -279,7 +279,7 @@ export const make = Effect.gen(function*() {
         row.record = { ...row.record, state: "running", node: request.node, startedAt }
         claimed.push(toClaimed(row, job, startedAt))
       }
-      return { runs: claimed, settled, setAside }
+      return { runs: claimed, settled, setAside, at: t }
     })
 
   const nextWake: JobStore["Service"]["nextWake"] = (taskList, aheadMs = 0) =>

@@ -138,7 +138,11 @@ const assertMisfirePolicies = (
   // What ran is what the ledger says ran, once each.
   const ran = runs.filter((r) => r.state === "succeeded").map((r) => `${r.job_id}|${r.fire_time}`).sort()
   assert.deepStrictEqual([...starts.keys()].sort(), ran)
-  const late = (r: RunRow) => r.started_at !== null && r.started_at - r.due_at > t.graceMs
+  // A fire claimed within its grace starts a claim round trip and a turn of
+  // its process later (its record starts when the handler does): on a loaded
+  // machine that can pass the grace by tens of milliseconds.
+  const startSlackMs = 500
+  const late = (r: RunRow) => r.started_at !== null && r.started_at - r.due_at > t.graceMs + startSlackMs
   const silent = (r: RunRow) => r.due_at > t.silenceStart && r.due_at < t.silenceEnd - t.graceMs - 500
   const byPolicy = (name: string) => runs.filter((r) => r.job_id.startsWith(`silent-${name}-`))
   // Skip: the fires due in the silence are recorded missed; nothing ran late.

@@ -6,7 +6,7 @@
  * of its fire starts at its instant, never before.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import * as Executor from "../src/Executor.ts"
 import * as Job from "../src/Job.ts"
@@ -217,5 +217,30 @@ describe("Executor: a slot's fiber runs one queued run after another", () => {
       yield* TestClock.adjust(10)
       // (a's outcome was on its way before the revocation: the store decides by its token.)
       assert.deepStrictEqual(written.filter((outcome) => outcome.id === "b").map((outcome) => outcome.state), ["succeeded"])
+    }))
+})
+
+describe("Executor: runs due at the claim", () => {
+  it.effect("start at once, whatever the local estimate of the store's time says (the claim's instant is a time the store has passed)", () =>
+    Effect.gen(function*() {
+      const started: Array<number> = []
+      const task = Task.make("chained", Schema.Null, () =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => started.push(now))))
+      const executor = yield* Executor.make({
+        node: "n",
+        tasks: new Map([["chained", task]]),
+        context: Context.empty(),
+        publish: () => Effect.void,
+        finish: (outcomes) => Effect.succeed(outcomes.map(() => true)),
+        onSlotFreed: Effect.void,
+        // An estimate of the store's time that lags it by a second (a slow
+        // clock measurement, say): a bound never ahead of the store, and late.
+        storeNow: Effect.map(Clock.currentTimeMillis, (now) => now - 1_000)
+      })
+      yield* TestClock.adjust(5_000)
+      // Claimed at 5,000 by the store's clock, due at 4,000: it may start now.
+      yield* executor.submit([{ ...claimedRun("late", 4_000), startedAt: 5_000 }], 5_000)
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(started, [5_000])
     }))
 })

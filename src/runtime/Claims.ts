@@ -146,7 +146,7 @@ export const make = (options: Options): Claims => {
 
   const claim = (limit: number, aheadMs: number) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(guard("claim", attempt(limit, aheadMs))), (result) => executor.submit(result.runs))
+      Effect.tap(restore(guard("claim", attempt(limit, aheadMs))), (result) => executor.submit(result.runs, result.at))
     )
 
   // An outage fails every attempt, each leaving a token: past a lease, the

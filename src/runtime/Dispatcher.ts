@@ -22,6 +22,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
 import { Event } from "../Event.ts"
 import type { Executor } from "../Executor.ts"
 import type { JobStore } from "../JobStore.ts"
@@ -178,7 +179,12 @@ export const make = (options: Options): Dispatcher => {
             sleep = Effect.sleep(50)
             dueWhenWoken = true
           } else if (next.value - now < pollMs) {
-            sleep = clock.sleepUntil(next.value)
+            // Claiming ahead, nodes wake a random fraction of a millisecond
+            // or a few apart (at most a tenth of the window, so the claim
+            // still lands before the fires are due): the same node is not
+            // always first to the fires due at one instant.
+            const spread = aheadMs > 0 ? Math.min(5, aheadMs / 10) * (yield* Random.next) : 0
+            sleep = clock.sleepUntil(next.value + spread)
             dueWhenWoken = true
           }
         }

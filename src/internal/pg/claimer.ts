@@ -148,6 +148,6 @@ export const make = (
           })
         }
       }
-      return { runs, settled, setAside }
+      return { runs, settled, setAside, at }
     })
 }
