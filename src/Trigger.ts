@@ -40,18 +40,7 @@ import * as DurationInput from "./internal/durationInput.ts"
 import type * as CronSearch from "./internal/triggerCron.ts"
 import * as Preview from "./internal/triggerPreview.ts"
 import * as Schedule from "./internal/triggerSchedule.ts"
-import {
-  InvalidCalendar,
-  InvalidCron,
-  InvalidInstant,
-  InvalidInterval,
-  InvalidJitter,
-  InvalidTrigger,
-  type InvalidTriggerReason,
-  InvalidWindow,
-  MalformedTrigger,
-  UnknownTimeZone
-} from "./TriggerError.ts"
+import * as TriggerError from "./TriggerError.ts"
 
 const DstOverlap = Schema.Literals(["earlier", "later", "both"])
 const defaultTo = <A>(value: A) => Effect.succeed(value)
@@ -327,41 +316,30 @@ export const every = (interval: Duration.Input | CalendarInterval, options?: {
 export const once = (at: Instant): Trigger => ({ _tag: "Once", at: millisOf(at) })
 
 // The errors live in their own module; they are part of this one's API.
-export {
-  InvalidCalendar,
-  InvalidCron,
-  InvalidInstant,
-  InvalidInterval,
-  InvalidJitter,
-  InvalidTrigger,
-  InvalidTriggerReason,
-  InvalidWindow,
-  MalformedTrigger,
-  UnknownTimeZone
-} from "./TriggerError.ts"
+export * from "./TriggerError.ts"
 
 // `validate` checks the shape first, so that every reason it builds has fields of the right types.
 const isTrigger = Schema.is(Trigger)
 const decodeShape = Schema.decodeUnknownResult(Schema.toType(Trigger))
 
-const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
+const reasonOf = (problem: Schedule.Problem): TriggerError.InvalidTriggerReason => {
   switch (problem._tag) {
     case "InvalidCron":
-      return new InvalidCron(problem)
+      return new TriggerError.InvalidCron(problem)
     case "UnknownTimeZone":
-      return new UnknownTimeZone(problem)
+      return new TriggerError.UnknownTimeZone(problem)
     case "InvalidInterval":
-      return new InvalidInterval(problem)
+      return new TriggerError.InvalidInterval(problem)
     case "InvalidWindow":
-      return new InvalidWindow(problem)
+      return new TriggerError.InvalidWindow(problem)
     case "InvalidInstant":
-      return new InvalidInstant(problem)
+      return new TriggerError.InvalidInstant(problem)
     case "InvalidJitter":
-      return new InvalidJitter(problem)
+      return new TriggerError.InvalidJitter(problem)
     case "InvalidCalendar":
-      return new InvalidCalendar(problem)
+      return new TriggerError.InvalidCalendar(problem)
     case "MalformedTrigger":
-      return new MalformedTrigger(problem)
+      return new TriggerError.MalformedTrigger(problem)
   }
 }
 
@@ -390,12 +368,12 @@ const reasonOf = (problem: Schedule.Problem): InvalidTriggerReason => {
 export const validate = Effect.fn("Trigger.validate")(function*(trigger: Trigger) {
   if (!isTrigger(trigger)) {
     const issue = Result.match(decodeShape(trigger), { onFailure: (error) => error.message, onSuccess: () => "not a trigger" })
-    return yield* new InvalidTrigger({ reason: new MalformedTrigger({ issue }) })
+    return yield* new TriggerError.InvalidTrigger({ reason: new TriggerError.MalformedTrigger({ issue }) })
   }
   // A jitter longer than the period is refused here only: a stored trigger
   // with one keeps firing, its due times capped by `dueAt`.
   const problem = Schedule.problem(trigger) ?? Schedule.jitterProblem(trigger)
-  if (problem !== undefined) return yield* new InvalidTrigger({ reason: reasonOf(problem) })
+  if (problem !== undefined) return yield* new TriggerError.InvalidTrigger({ reason: reasonOf(problem) })
   return trigger
 })
 

@@ -1,42 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Effect, Option, Schema } from "effect"
 import * as Trigger from "../src/Trigger.ts"
+import * as Oracle from "./support/CronOracle.ts"
 
 const ms = (iso: string) => Date.parse(iso)
 const DAY = 86_400_000
 
 // --- an independent oracle, on Intl alone -------------------------------------
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
-const formatter = (zone: string) => {
-  let known = formatters.get(zone)
-  if (known === undefined) {
-    known = new Intl.DateTimeFormat("en-US", {
-      timeZone: zone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric"
-    })
-    formatters.set(zone, known)
-  }
-  return known
-}
-
-/** The wall clock of `zone` at instant `t`, as epoch milliseconds read as UTC. */
-const wallAt = (zone: string, t: number): number => {
-  const parts: Record<string, number> = {}
-  for (const part of formatter(zone).formatToParts(new Date(t))) {
-    if (part.type !== "literal") parts[part.type] = Number(part.value)
-  }
-  const date = new Date(0)
-  date.setUTCFullYear(parts["year"]!, parts["month"]! - 1, parts["day"]!)
-  date.setUTCHours(parts["hour"]!, parts["minute"]!, parts["second"]!, ((t % 1000) + 1000) % 1000)
-  return date.getTime()
-}
+// The wall clock of a zone at an instant (epoch ms read as UTC), by Intl: the
+// cron oracle's reading, shared by both oracles (neither uses src/).
+const wallAt = Oracle.wallOf
 
 /**
  * The instant a wall time fires at: itself; in a gap, the first instant
