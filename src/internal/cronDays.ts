@@ -86,7 +86,7 @@ export const daysIn = (year: number, month: number): number =>
   month === 2 && isLeap(year) ? 29 : monthLength[month]!
 
 /** 0 Sunday .. 6 Saturday of a day since the epoch (a Thursday). @internal */
-export const weekdayOf = (days: number): number => (((days + 4) % 7) + 7) % 7
+const weekdayOf = (days: number): number => (((days + 4) % 7) + 7) % 7
 
 // Bits 1 to n: the days of a month of n days.
 const daysUpTo = (n: number) => (-1 >>> (31 - n)) & ~1
@@ -145,7 +145,7 @@ const weekdayPart = (fields: DayFields, length: number, first: number): number =
  *
  * @internal
  */
-export const monthMask = (fields: DayFields, length: number, first: number): number => {
+const monthMask = (fields: DayFields, length: number, first: number): number => {
   const all = daysUpTo(length)
   switch (fields.dayMode) {
     case "any":

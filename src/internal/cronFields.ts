@@ -46,7 +46,7 @@ const next32 = (mask: number, from: number): number => {
 }
 
 /** The smallest of 60 values (two halves of 30 bits) at or above `from`, or -1. @internal */
-export const next60 = (low: number, high: number, from: number): number => {
+const next60 = (low: number, high: number, from: number): number => {
   if (from < 30) {
     const found = next32(low, from)
     if (found >= 0) return found

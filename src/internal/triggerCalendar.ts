@@ -24,7 +24,7 @@
 import * as Zone from "./triggerZone.ts"
 
 /** @internal */
-export type Unit = "day" | "month" | "year"
+type Unit = "day" | "month" | "year"
 
 const DAY = Zone.DAY
 
@@ -123,7 +123,7 @@ export const instantOf = (zone: Zone.Zone, wall: number): number => {
  *
  * @internal
  */
-export const fireAt = (calendar: Compiled, k: number): number => instantOf(calendar.zone, wallOf(calendar, k).wall)
+const fireAt = (calendar: Compiled, k: number): number => instantOf(calendar.zone, wallOf(calendar, k).wall)
 
 /**
  * The index of the first fire strictly after `after`, or `undefined` when
