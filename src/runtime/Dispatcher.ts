@@ -126,6 +126,11 @@ export const make = (options: Options): Dispatcher => {
     // the other), while a drain reaches whole batches within a few claims.
     const firstClaim = Math.max(1, Math.ceil(options.batchSize / 8))
     let ramp = firstClaim
+    // This node's claims took every fire of the instant it woke for, ahead of
+    // it: next time it wakes later, so another node gets its turn.
+    let swept = false
+    let wokenFor = false
+    let claimedSinceWake = 0
     while (true) {
       yield* Queue.clear(wakeups)
       yield* claims.adopt
@@ -146,6 +151,11 @@ export const make = (options: Options): Dispatcher => {
           ), { discard: true })
         claimed = result.runs.length + result.settled.length
         backlog = claimed >= limit
+        claimedSinceWake += claimed
+        if (wokenFor && !backlog) {
+          swept = claimedSinceWake > 0
+          wokenFor = false
+        }
         ramp = backlog ? Math.min(options.batchSize, 2 * ramp) : firstClaim
         // A failed attempt may have taken runs: look for them now, not after a sleep.
         if ((yield* claims.failures) > failedBefore) continue
@@ -179,11 +189,13 @@ export const make = (options: Options): Dispatcher => {
             sleep = Effect.sleep(50)
             dueWhenWoken = true
           } else if (next.value - now < pollMs) {
-            // Claiming ahead, nodes wake a random fraction of a millisecond
-            // or a few apart (at most a tenth of the window, so the claim
-            // still lands before the fires are due): the same node is not
-            // always first to the fires due at one instant.
-            const spread = aheadMs > 0 ? Math.min(5, aheadMs / 10) * (yield* Random.next) : 0
+            // Claiming ahead, nodes wake apart: at random within a quarter
+            // of the window, and a node that took the whole of the last
+            // instant a quarter later still. The same node is not always
+            // first to the fires due at one instant, whatever the error of
+            // its clock estimate, and half the window is left for the claim
+            // (sized at four round trips) to land before the fires are due.
+            const spread = aheadMs > 0 ? (aheadMs / 4) * ((swept ? 1 : 0) + (yield* Random.next)) : 0
             sleep = clock.sleepUntil(next.value + spread)
             dueWhenWoken = true
           }
@@ -194,6 +206,10 @@ export const make = (options: Options): Dispatcher => {
       const woken = yield* Effect.raceAllFirst([Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true), recheck])
       // Woken with a backlog (the queue ran down, a slot freed up): claim at once.
       mustClaim = woken ? backlog : dueWhenWoken
+      if (mustClaim && !woken) {
+        wokenFor = true
+        claimedSinceWake = 0
+      }
     }
   })
   return { name, stallAfterMs: options.stallAfterMs, body, handBack: claims.handBack }
