@@ -25,6 +25,11 @@ export type Event = Data.TaggedEnum<{
   RunSucceeded: { readonly jobId: string; readonly fireTime: number; readonly runId: string; readonly attempt: number; readonly at: number }
   RunFailed: { readonly jobId: string; readonly fireTime: number; readonly runId: string; readonly attempt: number; readonly error: string; readonly at: number }
   RunTimedOut: { readonly jobId: string; readonly fireTime: number; readonly runId: string; readonly attempt: number; readonly at: number }
+  /**
+   * An operator cancelled a running run (`Scheduler.cancel`): its handler was interrupted and it is recorded
+   * `cancelled` (by the node that ran it, or by the reaper when that node had died: `attempt` and `runId` are then its record's).
+   */
+  RunCancelled: { readonly jobId: string; readonly fireTime: number; readonly runId: string; readonly attempt: number; readonly at: number }
   /** The node lost its lease on a run (another node took it over): its handler was interrupted. */
   RunLeaseLost: { readonly jobId: string; readonly fireTime: number; readonly runId: string; readonly at: number }
   /** A fire settled without running: skipped (overlap), missed or coalesced (misfire), or lost (its node died). */

@@ -38,6 +38,7 @@ import { Event } from "./Event.ts"
 import * as Attempts from "./runtime/Attempts.ts"
 import * as Bounded from "./runtime/Bounded.ts"
 import * as RunQueue from "./runtime/RunQueue.ts"
+import * as Telemetry from "./runtime/Telemetry.ts"
 import type { Lease } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
 import type * as Task from "./Task.ts"
@@ -95,7 +96,7 @@ interface Held {
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Whether it holds a handler slot (from its start until its handler ended or it was taken away). */
   slot: boolean
-  /** When it took its slot (this process's clock), for the mean run time. */
+  /** When it took its slot (this process's clock), for the mean run time; -1 until then. */
   since: number
 }
 
@@ -144,6 +145,17 @@ export interface Executor {
    * holds nothing up.
    */
   readonly revoke: (leases: ReadonlyArray<Lease>) => Effect.Effect<void>
+  /**
+   * Cancels runs an operator asked to cancel (`JobStore.cancel`; by lease, as
+   * `revoke`): a run not started yet never starts; a running one's handler is
+   * interrupted. Each is recorded `cancelled` (note "cancelled by operator")
+   * once its handler has ended, or after `marginMs` (default 2 s) when it
+   * ignores interruption (abandoned, as at shutdown); its lease is renewed
+   * until then. Never waits itself.
+   *
+   * @since 0.4.0
+   */
+  readonly cancel: (leases: ReadonlyArray<Lease>, marginMs?: number) => Effect.Effect<void>
   /** Running and waiting runs, and the mean run time (see `Load`). */
   readonly load: Effect.Effect<Load>
   /**
@@ -204,6 +216,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     let starting = 0
     // The one timer waiting for the head's due instant, if any.
     let timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
+    // Metrics: runs in flight are read when scraped; a run's are written,
+    // with no effect of their own, when its outcome is accepted.
+    const context = yield* Effect.context<never>()
+    yield* Telemetry.inFlight(options.node, () => running)
+    // Runs are traced when a tracer that exports spans is provided (read once).
+    const attemptOptions = { ...options, tracing: yield* Telemetry.tracing }
 
     const leave = (entry: Held) => {
       if (entry.phase === "waiting") waiting--
@@ -253,7 +271,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             node: options.node,
             at: startedAt
           })).pipe(
-            Effect.andThen(Attempts.run(run, options)),
+            Effect.andThen(Attempts.run(run, attemptOptions)),
             // Runs started together (due at one instant): let the others'
             // handlers start before this one's bookkeeping.
             Effect.tap(() => starting > 0 ? Effect.yieldNow : Effect.void),
@@ -391,7 +409,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             yield* stop(earlier)
             yield* leaseLost(earlier.run)
           }
-          const entry: Held = { run, phase: "waiting", fiber: undefined, slot: false, since: 0 }
+          const entry: Held = { run, phase: "waiting", fiber: undefined, slot: false, since: -1 }
           held.set(run.id, entry)
           queue.push(entry)
           waiting++
@@ -427,13 +445,39 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         pump
       )
 
+    const cancel = (leases: ReadonlyArray<Lease>, marginMs = 2_000) =>
+      Effect.andThen(
+        Effect.forEach(leases, ({ id, token }) =>
+          Effect.gen(function*() {
+            const entry = held.get(id)
+            if (entry === undefined || entry.run.token !== token || entry.phase === "done") return
+            const { fiber, run } = entry
+            // Done first (neither its end nor its interrupt hook writes an
+            // outcome); held until recorded, so its lease is still renewed.
+            leave(entry)
+            release(entry, yield* Clock.currentTimeMillis)
+            entry.phase = "done"
+            const recorded = Effect.flatMap(Clock.currentTimeMillis, (endedAt) =>
+              Queue.offer(outcomes, {
+                run,
+                outcome: { id, token, state: "cancelled", attempt: run.attempt, error: null, note: "cancelled by operator", endedAt },
+                event: Event.RunCancelled({ jobId: run.jobId, fireTime: run.fireTime, runId: id, attempt: run.attempt, at: endedAt })
+              }))
+            const stopped = fiber === undefined ? Effect.void : Bounded.within(Fiber.interrupt(fiber), marginMs)
+            yield* Effect.forkIn(Effect.andThen(stopped, recorded), scope)
+          }), { discard: true }),
+        pump
+      )
+
     const record = (batch: ReadonlyArray<Finished>) =>
       Effect.gen(function*() {
         const accepted = yield* options.finish(batch.map((finished) => finished.outcome))
         for (const [i, finished] of batch.entries()) {
-          if (held.get(finished.run.id)?.run !== finished.run) continue
+          const entry = held.get(finished.run.id)
+          if (entry?.run !== finished.run) continue
           held.delete(finished.run.id)
           if (accepted[i] === true) {
+            Telemetry.runEnded(context, finished.run, finished.outcome, entry.since)
             yield* options.publish(finished.event)
           } else {
             yield* options.publish(Event.RunLeaseLost({
@@ -505,6 +549,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       holding,
       leases,
       revoke,
+      cancel,
       load,
       wakeBelow,
       ended,

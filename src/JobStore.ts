@@ -16,7 +16,41 @@ import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type * as Job from "./Job.ts"
 import type * as Run from "./Run.ts"
+import type { NodeInfo, NodeRecord, Renewed, RunNotCancellable, RunNotFound } from "./internal/cluster.ts"
 import type { StoreError } from "./StoreError.ts"
+
+export {
+  /**
+   * What a node says of itself at every node heartbeat (see `JobStore.heartbeat`).
+   *
+   * @since 0.4.0
+   */
+  type NodeInfo,
+  /**
+   * A live node as the store has it: what it last said, and when.
+   *
+   * @since 0.4.0
+   */
+  type NodeRecord,
+  /**
+   * What a renewal found: runs lost, and runs an operator asked to cancel.
+   *
+   * @since 0.4.0
+   */
+  type Renewed,
+  /**
+   * The run has ended already: there is nothing to cancel.
+   *
+   * @since 0.4.0
+   */
+  RunNotCancellable,
+  /**
+   * No run with this id.
+   *
+   * @since 0.4.0
+   */
+  RunNotFound
+} from "./internal/cluster.ts"
 
 /**
  * A job as stored, with what the store keeps beside its definition.
@@ -194,10 +228,13 @@ export interface Lease {
 }
 
 /**
- * Which history to list: newest fire first. `Scheduler.history` refuses,
- * with `InvalidQuery` and without asking the store, a `jobId` that is not a
- * valid job id, `states` that are not run states, and a `limit` that is not
- * a whole number from 0 to 100,000.
+ * Which history to list: newest fire first (by fire time, then run id).
+ * `Scheduler.history` refuses, with `InvalidQuery` and without asking the
+ * store, a `jobId` that is not a valid job id, `states` that are not run
+ * states, a `limit` that is not a whole number from 0 to 100,000, `from` or
+ * `to` that are not whole numbers, and a `before` that is not a cursor. A
+ * store given a `before` that is not a cursor fails with a non-retryable
+ * `StoreError` (reason `"InvalidCursor"`).
  *
  * @since 0.1.0
  */
@@ -206,6 +243,94 @@ export interface HistoryQuery {
   readonly states?: ReadonlyArray<Run.State> | undefined
   /** How many records at most. Default 100. */
   readonly limit?: number | undefined
+  /**
+   * Only fires at or after this instant (epoch ms, inclusive).
+   *
+   * @since 0.4.0
+   */
+  readonly from?: number | undefined
+  /**
+   * Only fires before this instant (epoch ms, exclusive).
+   *
+   * @since 0.4.0
+   */
+  readonly to?: number | undefined
+  /**
+   * Only records after this one in the order of the list: the `next` of the
+   * previous `historyPage` (see `HistoryPage`).
+   *
+   * @since 0.4.0
+   */
+  readonly before?: string | undefined
+}
+
+/**
+ * One page of history: `next` is the cursor to pass as `HistoryQuery.before`
+ * for the page after this one, `null` when this page is the last.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { JobStore } from "steadfast"
+ *
+ * // Every failed run of a job, page by page: no record twice, none left out.
+ * const failures = (jobId: string) =>
+ *   Effect.gen(function*() {
+ *     const store = yield* JobStore.JobStore
+ *     const all: Array<string> = []
+ *     let before: string | undefined = undefined
+ *     while (true) {
+ *       const page: JobStore.HistoryPage = yield* store.historyPage({ jobId, states: ["failed"], limit: 50, before })
+ *       all.push(...page.runs.map((run) => run.id))
+ *       if (page.next === null) return all
+ *       before = page.next
+ *     }
+ *   })
+ * ```
+ *
+ * @since 0.4.0
+ */
+export interface HistoryPage {
+  readonly runs: ReadonlyArray<Run.RunRecord>
+  readonly next: string | null
+}
+
+/**
+ * Which jobs to list, ordered by id (code point order). `text` matches a
+ * substring of the id, ASCII letters in any case; `after` is the `next` of
+ * the previous page (an id: the list goes on after it). Default `limit` 100.
+ *
+ * @since 0.4.0
+ */
+export interface JobQuery {
+  readonly task?: string | undefined
+  readonly paused?: boolean | undefined
+  readonly text?: string | undefined
+  readonly after?: string | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * One page of jobs: `next` is the `JobQuery.after` of the page after this
+ * one, `null` when this page is the last.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { JobStore } from "steadfast"
+ *
+ * const pausedReports = Effect.gen(function*() {
+ *   const store = yield* JobStore.JobStore
+ *   const page: JobStore.JobPage = yield* store.listJobs({ text: "report", paused: true, limit: 20 })
+ *   return page.jobs.map((job) => job.id)
+ * })
+ * ```
+ *
+ * @since 0.4.0
+ */
+export interface JobPage {
+  readonly jobs: ReadonlyArray<StoredJob>
+  readonly next: string | null
 }
 
 /**
@@ -265,12 +390,15 @@ export class JobStore extends Context.Service<JobStore, {
   readonly nextWake: (tasks: ReadonlyArray<string>, aheadMs?: number) => Effect.Effect<Option.Option<number>, StoreError>
   /** Records outcomes. Returns, per outcome, whether it was accepted: a stale token is refused. */
   readonly finish: (outcomes: ReadonlyArray<Run.Outcome>) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
-  /** Renews this node's leases; returns the ids of the runs it no longer holds. */
+  /**
+   * Renews this node's leases; returns the ids of the runs it no longer
+   * holds, and of those it holds that an operator asked to cancel (`cancel`).
+   */
   readonly renew: (
     node: string,
     leases: ReadonlyArray<Lease>,
     leaseMs: number
-  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  ) => Effect.Effect<Renewed, StoreError>
   /**
    * The runs of claims whose answer never reached this node (the connection
    * dropped after COMMIT, or the caller stopped waiting): those still running
@@ -291,9 +419,39 @@ export class JobStore extends Context.Service<JobStore, {
    * longer holds is left alone. Returns the ids handed back.
    */
   readonly release: (node: string, leases: ReadonlyArray<Lease>) => Effect.Effect<ReadonlyArray<string>, StoreError>
-  /** Applies the lost-run policy to running runs whose lease expired. */
+  /**
+   * Applies the lost-run policy to running runs whose lease expired; a run
+   * an operator asked to cancel is recorded `cancelled` instead.
+   */
   readonly reap: Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
   readonly history: (query: HistoryQuery) => Effect.Effect<ReadonlyArray<Run.RunRecord>, StoreError>
+  /** `history` by pages (see `HistoryPage`). @since 0.4.0 */
+  readonly historyPage: (query: HistoryQuery) => Effect.Effect<HistoryPage, StoreError>
+  /** Jobs by filter, by pages (see `JobQuery`). @since 0.4.0 */
+  readonly listJobs: (query: JobQuery) => Effect.Effect<JobPage, StoreError>
+  /** One run's record, with its `payload` (which lists leave out); none for an unknown id. @since 0.4.0 */
+  readonly getRun: (id: string) => Effect.Effect<Option.Option<Run.RunRecord>, StoreError>
+  /**
+   * Cancels a run: a pending one is recorded `cancelled` at once (note
+   * "cancelled by operator"); a running one gets a cancel request, and its
+   * record is returned as it stands (still running): the owning node learns
+   * of it (a wake-up on `cancelRequests`, else its next `renew`), interrupts
+   * the handler and records it `cancelled`; if that node died, the reaper
+   * does. Asking again is harmless. A run that has ended is
+   * `RunNotCancellable`, an id that names no run `RunNotFound`. @since 0.4.0
+   */
+  readonly cancel: (id: string) => Effect.Effect<Run.RunRecord, StoreError | RunNotFound | RunNotCancellable>
+  /**
+   * Runs by state whose fire time is at or after `sinceMs`, of one job or
+   * of all (`jobId` undefined); states without runs are absent. @since 0.4.0
+   */
+  readonly stateCounts: (jobId: string | undefined, sinceMs: number) => Effect.Effect<Record<string, number>, StoreError>
+  /** Upserts this node's row; `heartbeatAt` is the store's now. @since 0.4.0 */
+  readonly heartbeat: (info: NodeInfo) => Effect.Effect<void, StoreError>
+  /** Nodes whose last heartbeat is at most `staleAfterMs` old, by id. @since 0.4.0 */
+  readonly nodes: (staleAfterMs: number) => Effect.Effect<ReadonlyArray<NodeRecord>, StoreError>
+  /** Removes a node's row (clean shutdown). @since 0.4.0 */
+  readonly leave: (node: string) => Effect.Effect<void, StoreError>
   /** Deletes finished records beyond retention; returns how many. */
   readonly prune: (retention: Retention) => Effect.Effect<number, StoreError>
   /**
@@ -308,6 +466,14 @@ export class JobStore extends Context.Service<JobStore, {
    * arrive (an in-process store).
    */
   readonly notifications?: Effect.Effect<NotificationStatus> | undefined
+  /**
+   * Wake-ups for cancel requests: the id of each run an operator asked to
+   * cancel (`cancel`), so that the node running it renews (and learns of
+   * it) at once. Best effort, like `changes` (a PostgreSQL store delivers
+   * them while `changes` is subscribed): `renew` reports them anyway.
+   * Absent: only `renew` does. @since 0.4.0
+   */
+  readonly cancelRequests?: Stream.Stream<string, StoreError> | undefined
 }>()("steadfast/JobStore") {}
 
 /**

@@ -21,18 +21,21 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as FirePlan from "./FirePlan.ts"
 import type * as Job from "./Job.ts"
+import * as Browse from "./internal/memoryBrowse.ts"
 import { planDue } from "./internal/plannedFires.ts"
-import { JobExists, JobNotFound, JobStore, type SetAside, type StoredJob } from "./JobStore.ts"
+import {
+  JobExists,
+  JobNotFound,
+  JobStore,
+  RunNotCancellable,
+  RunNotFound,
+  type SetAside,
+  type StoredJob
+} from "./JobStore.ts"
 import * as Run from "./Run.ts"
 import * as Trigger from "./Trigger.ts"
 
-interface RunRow {
-  record: Run.RunRecord
-  token: string
-  leaseUntil: number
-  payload: Job.Job["payload"] | null
-  catchUp: boolean
-}
+type RunRow = Browse.RunRow
 
 // Compares what a declaration says, not what the store keeps beside it; a
 // runtime pause is not part of the definition.
@@ -64,6 +67,8 @@ export const make = Effect.gen(function*() {
   let sequence = 0
   const pubsub = yield* PubSub.sliding<true>(1)
   const notify = PubSub.publish(pubsub, true)
+  // Cancel requests, for the node running the run (`cancelRequests`).
+  const cancels = yield* PubSub.sliding<string>(1_024)
 
   // Manual runs have a key space of their own: one never takes a scheduled fire's key.
   const keyOf = (jobId: string, fireTime: number, manual: boolean) => `${jobId}|${manual ? "m" : "s"}|${fireTime}`
@@ -97,7 +102,8 @@ export const make = Effect.gen(function*() {
       token: "",
       leaseUntil: 0,
       payload,
-      catchUp: fire.catchUp
+      catchUp: fire.catchUp,
+      cancelRequested: false
     }
     runs.set(row.record.id, row)
     return row
@@ -326,7 +332,8 @@ export const make = Effect.gen(function*() {
             startedAt,
             // The store's clock, never the node's (`outcome.endedAt`), and never before the start.
             endedAt: Math.max(t, startedAt),
-            error: outcome.error
+            error: outcome.error,
+            note: outcome.note === undefined ? row.record.note : outcome.note
           }
           return true
         })
@@ -337,6 +344,7 @@ export const make = Effect.gen(function*() {
   const renew: JobStore["Service"]["renew"] = (node, leases, leaseMs) =>
     Effect.map(now, (t) => {
       const lost: Array<string> = []
+      const cancel: Array<string> = []
       for (const lease of leases) {
         const row = runs.get(lease.id)
         if (
@@ -346,9 +354,10 @@ export const make = Effect.gen(function*() {
           lost.push(lease.id)
         } else {
           row.leaseUntil = t + leaseMs
+          if (row.cancelRequested) cancel.push(lease.id)
         }
       }
-      return lost
+      return { lost, cancel }
     })
 
   const adopt: JobStore["Service"]["adopt"] = (node, tokens, leaseMs) =>
@@ -367,7 +376,7 @@ export const make = Effect.gen(function*() {
 
   const release: JobStore["Service"]["release"] = (node, leases) =>
     Effect.flatMap(
-      Effect.sync(() => {
+      Effect.map(now, (t) => {
         const released: Array<string> = []
         for (const lease of leases) {
           const row = runs.get(lease.id)
@@ -377,10 +386,17 @@ export const make = Effect.gen(function*() {
           ) continue
           row.token = ""
           row.leaseUntil = 0
+          released.push(lease.id)
+          // Never started, and an operator asked to cancel it: it ends here.
+          if (row.cancelRequested) {
+            // Never before its start (a run claimed ahead starts at its due instant).
+            const endedAt = Math.max(t, row.record.startedAt ?? t)
+            row.record = { ...row.record, state: "cancelled", endedAt, note: Browse.cancelledNote }
+            continue
+          }
           // Not a new fire: an overlap limit must not skip it.
           row.catchUp = true
           row.record = { ...row.record, state: "pending", node: null, startedAt: null }
-          released.push(lease.id)
         }
         return released
       }),
@@ -394,7 +410,10 @@ export const make = Effect.gen(function*() {
       const job = jobs.get(row.record.jobId)
       const note = `lease of node ${row.record.node} expired`
       row.token = ""
-      row.record = job?.onLost === "retry"
+      row.record = row.cancelRequested
+        // Its node died before it learned of the request: cancelled, not lost or retried.
+        ? { ...row.record, state: "cancelled", endedAt: t, note: `${Browse.cancelledNote}; ${note}` }
+        : job?.onLost === "retry"
         ? {
           ...row.record,
           state: "pending",
@@ -411,41 +430,14 @@ export const make = Effect.gen(function*() {
     return reaped.length > 0 ? Effect.as(notify, reaped) : Effect.succeed(reaped)
   })
 
-  const history: JobStore["Service"]["history"] = (query) =>
-    Effect.sync(() => {
-      const states = query.states === undefined ? undefined : new Set(query.states)
-      return [...runs.values()]
-        .map((row) => row.record)
-        .filter((r) => (query.jobId === undefined || r.jobId === query.jobId) && (states?.has(r.state) ?? true))
-        .sort((a, b) => b.fireTime - a.fireTime || Number(b.id) - Number(a.id))
-        .slice(0, query.limit ?? 100)
-    })
-
-  const prune: JobStore["Service"]["prune"] = (retention) =>
-    Effect.map(now, (t) => {
-      let deleted = 0
-      const byJob = new Map<string, Array<RunRow>>()
-      for (const row of runs.values()) {
-        if (!Run.finalStates.has(row.record.state)) continue
-        if (retention.maxAgeMs !== undefined && (row.record.endedAt ?? row.record.fireTime) < t - retention.maxAgeMs) {
-          runs.delete(row.record.id)
-          deleted++
-          continue
-        }
-        const list = byJob.get(row.record.jobId) ?? []
-        list.push(row)
-        byJob.set(row.record.jobId, list)
-      }
-      if (retention.maxPerJob !== undefined) {
-        for (const list of byJob.values()) {
-          list.sort((a, b) => b.record.fireTime - a.record.fireTime)
-          for (const row of list.slice(retention.maxPerJob)) {
-            runs.delete(row.record.id)
-            deleted++
-          }
-        }
-      }
-      return deleted
+  const cancel: JobStore["Service"]["cancel"] = (id) =>
+    Effect.flatMap(now, (t): Effect.Effect<Run.RunRecord, RunNotFound | RunNotCancellable> => {
+      const row = runs.get(id)
+      if (row === undefined) return Effect.fail(new RunNotFound({ id }))
+      const done = Browse.cancel(row, t)
+      if (done === "ended") return Effect.fail(new RunNotCancellable({ id, state: row.record.state }))
+      const wake = done === "requested" ? PubSub.publish(cancels, id) : notify
+      return Effect.as(wake, row.record)
     })
 
   const mutateJob = (id: string, f: (job: StoredJob, t: number) => StoredJob) =>
@@ -499,7 +491,9 @@ export const make = Effect.gen(function*() {
           t
         )
         // `fireTime` was chosen free of any existing key, so the run was added.
-        return row === undefined ? Effect.die(new Error("manual fire collided")) : Effect.as(notify, row.record)
+        return row === undefined
+          ? Effect.die(new Error("manual fire collided"))
+          : Effect.as(notify, { ...row.record, payload: row.payload ?? null })
       }),
     claim,
     nextWake,
@@ -508,9 +502,12 @@ export const make = Effect.gen(function*() {
     adopt,
     release,
     reap,
-    history,
-    prune,
-    changes: Stream.map(Stream.fromPubSub(pubsub), () => undefined)
+    prune: (retention) => Effect.map(now, (t) => Browse.prune(runs, retention, t)),
+    ...Browse.reads(runs, jobs),
+    ...Browse.nodeTable(now),
+    cancel,
+    changes: Stream.map(Stream.fromPubSub(pubsub), () => undefined),
+    cancelRequests: Stream.fromPubSub(cancels)
   })
 })
 

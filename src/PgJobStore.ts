@@ -49,7 +49,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import * as SqlError from "effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import * as FirePlan from "./FirePlan.ts"
@@ -57,9 +59,11 @@ import * as AddMany from "./internal/pg/addMany.ts"
 import * as Claimer from "./internal/pg/claimer.ts"
 import * as Jobs from "./internal/pg/jobs.ts"
 import * as Deadline from "./internal/pg/deadline.ts"
+import * as Existing from "./internal/pg/existing.ts"
 import * as HandBack from "./internal/pg/handback.ts"
 import * as Listener from "./internal/pg/listener.ts"
 import { migrate } from "./internal/pg/migrations.ts"
+import * as Operator from "./internal/pg/operator.ts"
 import { register as registerJobs } from "./internal/pg/register.ts"
 import { dueOf, toRecord, toStoredJob, toValues, unreadable } from "./internal/pg/rows.ts"
 import * as Runs from "./internal/pg/runs.ts"
@@ -128,7 +132,7 @@ export interface Options {
  * A deadline per store operation; `default` applies to every operation
  * without a deadline of its own. Built in: 5 seconds for every operation
  * except `register`, `addMany` and `migrate` (60 s), `list` and `prune` (30 s),
- * `history` and `reap` (15 s); an operation named here, or `default`, wins
+ * `history`, `historyPage`, `listJobs`, `stateCounts` and `reap` (15 s); an operation named here, or `default`, wins
  * over that (`default` only for the 5-second ones). `"Infinity"` turns a
  * deadline off. `listen` bounds connecting and confirming LISTEN for
  * `changes`, `probe` sending its check notification.
@@ -166,7 +170,8 @@ const guard = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>): Effe
  * Builds the store on the `PgClient` in context. It does not connect: the
  * migrations run before its first operation, and a database that cannot be
  * reached fails that operation with a retryable `StoreError` whose `target`
- * names the host and port.
+ * names the host and port. With `mode` `"existing"` (what `layerExisting`
+ * builds on) it never migrates.
  *
  * @example
  * ```ts
@@ -185,7 +190,7 @@ const guard = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>): Effe
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function*(options: Options = {}) {
+export const make = Effect.fnUntraced(function*(options: Options = {}, mode: "migrate" | "existing" = "migrate") {
   const sql = yield* PgClient.PgClient
   const problem = Tables.invalid(options) ?? unreadable(sql.config.maxMessageSize)
   if (problem !== undefined) {
@@ -312,7 +317,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     for (let attempt = 0; attempt < 5; attempt++) {
       const [row] = yield* call("triggerNow", Runs.triggerNow(sql, t, id, encoded))
       if (row === undefined || row.found === 0) return yield* new JobNotFound({ id })
-      if (row.id !== null) return toRecord({ ...row, id: row.id })
+      if (row.id !== null) return { ...toRecord({ ...row, id: row.id }), payload: payload ?? null }
     }
     return yield* new StoreError({
       operation: "triggerNow",
@@ -347,7 +352,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         error: outcome.error,
         startedAt: outcome.startedAt !== undefined && Number.isSafeInteger(Math.floor(outcome.startedAt))
           ? Math.floor(outcome.startedAt)
-          : null
+          : null,
+        note: outcome.note
       })
     })
     if (input.length === 0) return outcomes.map(() => false)
@@ -357,10 +363,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const renew = Effect.fn("PgJobStore.renew")(function*(node: string, leases: ReadonlyArray<{ readonly id: string; readonly token: string }>, leaseMs: number) {
     const valid = leases.filter((lease) => runId.test(lease.id))
-    const renewed = valid.length === 0
-      ? new Set<string>()
-      : new Set((yield* call("renew", Runs.renew(sql, t, node, valid, leaseMs).unprepared)).map((row) => row.id))
-    return leases.filter((lease) => !renewed.has(lease.id)).map((lease) => lease.id)
+    const rows = valid.length === 0 ? [] : yield* call("renew", Runs.renew(sql, t, node, valid, leaseMs).unprepared)
+    const renewed = new Set(rows.map((row) => row.id))
+    return {
+      lost: leases.filter((lease) => !renewed.has(lease.id)).map((lease) => lease.id),
+      cancel: rows.filter((row) => row.cancel).map((row) => row.id)
+    }
   })
 
   const { adopt, release } = HandBack.make(sql, t, call)
@@ -369,15 +377,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.withSpan("PgJobStore.reap")
   )
 
-  const history: JobStore["Service"]["history"] = Effect.fn("PgJobStore.history")((query) =>
-    call(
-      "history",
-      Effect.map(
-        Runs.history(sql, t, { jobId: query.jobId, states: query.states, limit: query.limit ?? 100 }),
-        (rows) => rows.map(toRecord)
-      )
-    )
-  )
+  // History, job pages, runs, cancel, counts and nodes (see operator.ts).
+  const operator = Operator.make(sql, t, call)
 
   const prune: JobStore["Service"]["prune"] = Effect.fn("PgJobStore.prune")((retention) =>
     retention.maxAgeMs === undefined && retention.maxPerJob === undefined
@@ -392,7 +393,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   )
 
   // LISTEN on a connection of its own, checked by a probe (see listener.ts).
+  const cancels = yield* PubSub.sliding<string>(1_024)
   const listener = Listener.make(sql, {
+    cancelled: (id) => Effect.asVoid(PubSub.publish(cancels, id)),
     channel: t.channel,
     probeTimeoutMs: limits.probeTimeoutMs,
     probeIntervalMs: limits.probeIntervalMs,
@@ -407,7 +410,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   // retryable StoreError that the scheduler reports and retries.
   // The migrations run before the first operation that succeeds in reaching it.
   const store = yield* Startup.lazy({
-    now: call("now", dbNow),
+    now: Effect.withSpan(call("now", dbNow), "PgJobStore.now"),
     register,
     add,
     addMany,
@@ -424,11 +427,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     adopt,
     release,
     reap,
-    history,
     prune,
-    changes
+    ...operator,
+    changes,
+    cancelRequests: Stream.fromPubSub(cancels)
   }, {
-    migrate: call("migrate", migrate(sql, t, Deadline.guardsFor(deadline("migrate"), idleMs))),
+    migrate: mode === "existing" ? Effect.void : call("migrate", migrate(sql, t, Deadline.guardsFor(deadline("migrate"), idleMs))),
     target: Startup.target(sql.config)
   })
   return JobStore.of({ ...store, notifications: listener.status })
@@ -452,6 +456,34 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
  */
 export const layer = (options: Options = {}): Layer.Layer<JobStore, StoreError, PgClient.PgClient> =>
   Layer.effect(JobStore, make(options))
+
+export { StoreNotMigrated } from "./internal/pg/existing.ts"
+
+/**
+ * The store of `layer` on a schema that must already hold it, migrated:
+ * it never creates or alters anything. Building it asks the database once
+ * (within the `now` deadline) and fails with `StoreNotMigrated` when the
+ * schema holds no store or lacks a migration, or with a `StoreError` when
+ * the database cannot be reached. For tools that only look or act on
+ * existing jobs (the CLI), so that a misspelled schema is an error, not a
+ * new empty store.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { PgJobStore } from "steadfast"
+ *
+ * export const StoreLive = PgJobStore.layerExisting({ schema: "steadfast" }).pipe(
+ *   Layer.provide(PgJobStore.layerClient({ url: Redacted.make("postgres://localhost/app") }))
+ * )
+ * ```
+ *
+ * @since 0.4.0
+ */
+export const layerExisting = (
+  options: Options = {}
+): Layer.Layer<JobStore, StoreError | Existing.StoreNotMigrated, PgClient.PgClient> =>
+  Layer.effect(JobStore, Effect.flatMap(make(options, "existing"), (store) => Effect.as(Existing.check(options), store)))
 
 /**
  * Options of `clientConfig`: a `PgClient` pool configuration, plus whether a

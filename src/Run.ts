@@ -17,7 +17,8 @@ import * as Job from "./Job.ts"
  * `pending` → `running` → `succeeded` | `failed` | `timed-out` | `lost`;
  * fires that never run end as `skipped` (overlap limit), `missed` (misfire
  * policy), `coalesced` (merged into another fire's run) or `cancelled`
- * (their job was removed before they started).
+ * (their job was removed before they started, or an operator cancelled them:
+ * `JobStore.cancel`, which also ends a running run as `cancelled`).
  *
  * @since 0.1.0
  */
@@ -70,7 +71,14 @@ export const RunRecord = Schema.Struct({
   /** Why it ended as it did when that is not obvious ("coalesced into 1700000000000", "overlap limit 1"). */
   note: Schema.NullOr(Schema.String),
   /** Started by `triggerNow` rather than by the trigger. */
-  manual: Schema.Boolean
+  manual: Schema.Boolean,
+  /**
+   * The payload a manual run was given (`Scheduler.trigger`), else null (it
+   * runs with its job's). Only in the record of one run (`getRun`, and what
+   * `trigger` returns): lists leave it out, as a payload may be megabytes.
+   * @since 0.4.0
+   */
+  payload: Schema.optionalKey(Schema.NullOr(Schema.Json))
 })
 export type RunRecord = typeof RunRecord.Type
 
@@ -105,9 +113,12 @@ export interface Claimed {
 export interface Outcome {
   readonly id: string
   readonly token: string
-  readonly state: "succeeded" | "failed" | "timed-out"
+  /** `cancelled`: an operator cancelled it (`JobStore.cancel`) and its handler was interrupted. */
+  readonly state: "succeeded" | "failed" | "timed-out" | "cancelled"
   readonly attempt: number
   readonly error: string | null
+  /** Why it ended so, when that is not obvious (`"cancelled by operator"`); absent: the record's note stays. @since 0.4.0 */
+  readonly note?: string | null | undefined
   /**
    * When the handler ended, by the finishing node's clock: for its events.
    * Stores record the end by their own clock instead (see `RunRecord.endedAt`).

@@ -12,6 +12,8 @@
  * - `Reaper`: takes over runs of nodes that died;
  * - `Janitor`: prunes history;
  * - `Listener`: wake-ups from other processes;
+ * - `NodeHeartbeat`: this node's row in the nodes table (`nodes`);
+ * - `CancelWatch`: cancel requests for runs this node holds (`cancel`);
  * - `Watchdog`: restarts any of them that goes past its bound without progress.
  *
  * Every store call goes through `StoreGuard` (retried under `storeRetry`
@@ -25,6 +27,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -57,6 +60,9 @@ import { type BatchRejected, checkManualPayload, validateBatch } from "./interna
 import * as SchedulerOptions from "./internal/schedulerOptions.ts"
 import type * as Run from "./Run.ts"
 import * as Bounded from "./runtime/Bounded.ts"
+import * as CancelWatch from "./runtime/CancelWatch.ts"
+import * as NodeHeartbeat from "./runtime/NodeHeartbeat.ts"
+import * as OperatorQueries from "./internal/operatorQueries.ts"
 import * as Dispatcher from "./runtime/Dispatcher.ts"
 import * as Janitor from "./runtime/Janitor.ts"
 import * as LeaseKeeper from "./runtime/LeaseKeeper.ts"
@@ -222,6 +228,19 @@ export interface Options<R> {
    * Default 60 s.
    */
   readonly stallAfter?: Duration.Input | undefined
+  /**
+   * How often this node writes its row of the nodes table (`nodes`): host,
+   * pid, version, tasks, runs in progress, health. `nodes` lists the nodes
+   * heard from within three of these. Default 10 s (a node silent for 30 s,
+   * the default lease, drops out of the list).
+   */
+  readonly nodeHeartbeatInterval?: Duration.Input | undefined
+  /**
+   * How long the handler of a run an operator cancelled (`cancel`) may take
+   * to end once interrupted: then the run is recorded `cancelled` anyway and
+   * a handler that ignores interruption is abandoned. Default 2 s.
+   */
+  readonly cancelGrace?: Duration.Input | undefined
 }
 
 /**
@@ -308,7 +327,7 @@ export class Scheduler extends Context.Service<Scheduler, {
    * ```
    */
   readonly awaitReady: (timeout?: Duration.Input) => Effect.Effect<void, Readiness.NotReady | SchedulerOptions.InvalidOptions>
-}>()("steadfast/Scheduler") {}
+} & OperatorQueries.Operations>()("steadfast/Scheduler") {}
 
 const millis = (input: Duration.Input | undefined, fallback: number) =>
   input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
@@ -439,7 +458,15 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     stallAfterMs: pollMs + workMs
   })
   // Shared by the lease keeper and the reaper (see `LeaseKeeper.Renewal`).
-  const renewal = yield* LeaseKeeper.renewal({ node, store, guard, executor, leaseMs })
+  const renewal = yield* LeaseKeeper.renewal({
+    node,
+    store,
+    guard,
+    executor,
+    leaseMs,
+    cancelGraceMs: millis(options.cancelGrace, 2_000)
+  })
+  const nodeHeartbeatMs = millis(options.nodeHeartbeatInterval, 10_000)
   const loops = [
     Registrar.make({
       store,
@@ -464,6 +491,19 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       stallAfterMs: workMs
     }),
     Listener.make({ store, supervisor, wake, reconnect: Supervisor.restartSchedule({ base: "50 millis", cap: "5 seconds" }) }),
+    NodeHeartbeat.make({
+      node,
+      tasks: taskNames,
+      store,
+      retry: options.storeRetry ?? StoreRetry.defaultSchedule,
+      supervisor,
+      executor,
+      startedAt: yield* Clock.currentTimeMillis,
+      version: yield* NodeHeartbeat.packageVersion,
+      intervalMs: nodeHeartbeatMs,
+      stallAfterMs: workMs
+    }),
+    CancelWatch.make({ store, supervisor, executor, renewal, reconnect: Supervisor.restartSchedule({ base: "50 millis", cap: "5 seconds" }) }),
     Watchdog.make({ supervisor, checkEveryMs: 1_000 })
   ]
 
@@ -488,6 +528,9 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       yield* Bounded.within(dispatcher.handBack, stepMarginMs)
       const closed = yield* Bounded.close(loopScope, stepMarginMs)
       if (!closed) yield* Effect.logWarning(`some loops did not stop within ${stepMarginMs} ms; abandoned`)
+      // After the node heartbeat stopped (it would write the row again): the
+      // node leaves the list now, not once its last beat is stale.
+      yield* Bounded.within(store.leave(node), stepMarginMs)
     })
   )
 
@@ -530,6 +573,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       Stream.ensuring(Effect.sync(() => void listeners--))
     ),
     health: supervisor.health,
-    awaitReady: readiness.await
+    awaitReady: readiness.await,
+    ...OperatorQueries.make({ store, guard, staleAfterMs: 3 * nodeHeartbeatMs })
   })
 })

@@ -15,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import * as Random from "effect/Random"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SqlError from "effect/sql/SqlError"
@@ -335,7 +336,22 @@ export const retrying = (
     reap: retry(store.reap),
     history: (query) => retry(store.history(query)),
     prune: (retention) => retry(store.prune(retention)),
+    historyPage: (query) => retry(store.historyPage(query)),
+    listJobs: (query) => retry(store.listJobs(query)),
+    getRun: (id) => retry(store.getRun(id)),
+    // Its domain errors pass by the schedule (typed for the older ones): only a StoreError is retried.
+    cancel: (id) =>
+      Effect.flatMap(
+        retry(Effect.catch(Effect.map(store.cancel(id), Result.succeed), (error) =>
+          error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error)))),
+        Effect.fromResult
+      ),
+    stateCounts: (jobId, sinceMs) => retry(store.stateCounts(jobId, sinceMs)),
+    heartbeat: (info) => retry(store.heartbeat(info)),
+    nodes: (staleAfterMs) => retry(store.nodes(staleAfterMs)),
+    leave: (node) => retry(store.leave(node)),
     changes: Stream.retry(store.changes, schedule),
-    notifications: store.notifications
+    notifications: store.notifications,
+    cancelRequests: store.cancelRequests === undefined ? undefined : Stream.retry(store.cancelRequests, schedule)
   }
 }

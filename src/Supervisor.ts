@@ -31,6 +31,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Event } from "./Event.ts"
+import * as Metrics from "./Metrics.ts"
 
 /**
  * How a failed loop is restarted: exponential from 100 ms, capped at 30 s,
@@ -136,21 +137,6 @@ export interface Health {
   readonly store: { readonly available: boolean; readonly since: number; readonly lastError: string | null }
 }
 
-const restartsTotal = Metric.counter("steadfast_loop_restarts_total", {
-  description: "Background loop restarts after a failure or defect",
-  incremental: true
-})
-
-const storeFailuresTotal = Metric.counter("steadfast_store_failures_total", {
-  description: "Store operations that failed (before retry)",
-  incremental: true
-})
-
-const stallsTotal = Metric.counter("steadfast_loop_stalls_total", {
-  description: "Background loops restarted by the watchdog after going too long without progress",
-  incremental: true
-})
-
 const recentMs = 60_000
 
 // How long a stalled loop is given to end once interrupted before it is
@@ -232,6 +218,9 @@ export const make = (options: {
     const store = { available: true, since: startedAt, lastError: null as string | null }
     let registration: Registration | null = null
     let readyAt: number | null = null
+    // Store errors are counted by the store guard; availability here, where outages begin and end.
+    const available = Metric.withAttributes(Metrics.storeAvailable, { node: options.node })
+    yield* Metric.update(available, 1)
 
     const entry = (name: string, mono: number) => {
       let loop = loops.get(name)
@@ -334,7 +323,7 @@ export const make = (options: {
               Effect.annotateLogs({ loop: name, error, restarts: loop.restarts })
             )
           }
-          yield* Metric.update(Metric.withAttributes(restartsTotal, { loop: name }), 1)
+          yield* Metric.update(Metric.withAttributes(Metrics.loopRestarts, { loop: name }), 1)
           if (loop.lastProgress !== progressAtLastFailure) {
             // It worked for a while before failing: start backing off afresh.
             step = yield* Schedule.toStepWithMetadata(options.restart)
@@ -369,7 +358,7 @@ export const make = (options: {
         yield* Effect.logWarning(`loop ${loop.name} made no progress for ${Math.round(age)} ms; restarting it`).pipe(
           Effect.annotateLogs({ loop: loop.name, stallAfterMs: loop.stallAfterMs })
         )
-        yield* Metric.update(Metric.withAttributes(stallsTotal, { loop: loop.name }), 1)
+        yield* Metric.update(Metric.withAttributes(Metrics.loopStalls, { loop: loop.name }), 1)
         yield* Deferred.succeed(loop.stall, undefined)
       }
     })
@@ -378,10 +367,10 @@ export const make = (options: {
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const text = describe(error)
-        yield* Metric.update(Metric.withAttributes(storeFailuresTotal, { operation }), 1)
         store.lastError = text
         if (store.available) {
           store.available = false
+          yield* Metric.update(available, 0)
           store.since = now
           yield* options.publish(Event.StoreUnavailable({ operation, error: text, at: now }))
           // One line per outage, however many retries it takes; `StoreRecovered` ends it.
@@ -397,6 +386,7 @@ export const make = (options: {
         const now = yield* Clock.currentTimeMillis
         const downtimeMs = now - store.since
         store.available = true
+        yield* Metric.update(available, 1)
         store.since = now
         yield* options.publish(Event.StoreRecovered({ downtimeMs, at: now }))
         yield* Effect.logInfo(`store recovered after ${downtimeMs} ms`)

@@ -19,6 +19,8 @@ export * as Job from "./Job.ts"
 export * as JobStore from "./JobStore.ts"
 /** The in-memory store. @since 0.1.0 */
 export * as MemoryJobStore from "./MemoryJobStore.ts"
+/** Metrics (Prometheus text) and tracing of the runtime. @since 0.4.0 */
+export * as Metrics from "./Metrics.ts"
 /** The PostgreSQL store. @since 0.1.0 */
 export * as PgJobStore from "./PgJobStore.ts"
 /** Producers: add jobs without running any. @since 0.2.0 */

@@ -13,6 +13,7 @@ import { JobStore } from "../src/JobStore.ts"
 import type * as Run from "../src/Run.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { operatorContract } from "./JobStoreOperatorContract.ts"
 
 export interface ContractOptions {
   /** Lets store time pass by `ms` (TestClock.adjust, or a real wait). */
@@ -368,10 +369,11 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         yield* store.add(oneOff(task, retried, now - 1, { onLost: "retry" }))
         const { runs } = yield* store.claim({ node: "dead", tasks: [task], limit: 10, leaseMs: 50 })
         assert.strictEqual(runs.length, 2)
-        assert.deepStrictEqual(yield* store.renew("dead", runs.map((r) => ({ id: r.id, token: r.token })), 50), [])
-        assert.deepStrictEqual(yield* store.renew("other", [{ id: runs[0]!.id, token: runs[0]!.token }], 50), [
-          runs[0]!.id
-        ])
+        assert.deepStrictEqual(yield* store.renew("dead", runs.map((r) => ({ id: r.id, token: r.token })), 50), { lost: [], cancel: [] })
+        assert.deepStrictEqual(yield* store.renew("other", [{ id: runs[0]!.id, token: runs[0]!.token }], 50), {
+          lost: [runs[0]!.id],
+          cancel: []
+        })
         yield* options.elapse(120)
         const reaped = yield* store.reap
         const states = new Map(reaped.filter((r) => r.jobId === recorded || r.jobId === retried).map((r) => [r.jobId, r]))
@@ -384,7 +386,7 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         assert.strictEqual(again.runs[0]!.fireTime, stale.fireTime)
         // The dead node comes back: its outcome must not overwrite the take-over.
         assert.deepStrictEqual(yield* store.finish([outcome(stale)]), [false])
-        assert.deepStrictEqual(yield* store.renew("dead", [{ id: stale.id, token: stale.token }], 50), [stale.id])
+        assert.deepStrictEqual((yield* store.renew("dead", [{ id: stale.id, token: stale.token }], 50)).lost, [stale.id])
         assert.deepStrictEqual(yield* store.finish([outcome(again.runs[0]!)]), [true])
       })
     )
@@ -447,7 +449,7 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
           ["pending", null, null, 1]
         )
         // The old holder's lease is gone: its renewal and outcome are refused.
-        assert.deepStrictEqual(yield* store.renew("n", [lease], 30_000), [run!.id])
+        assert.deepStrictEqual((yield* store.renew("n", [lease], 30_000)).lost, [run!.id])
         assert.deepStrictEqual(yield* store.finish([outcome(run!)]), [false])
         assert.isTrue(Option.isSome(yield* store.nextWake([task])))
         const again = yield* store.claim({ node: "m", tasks: [task], limit: 10, leaseMs: 30_000 })
@@ -667,4 +669,6 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
       })
     )
   })
+
+  operatorContract(name, test, options.elapse)
 }

@@ -134,7 +134,7 @@ describe("PgJobStore", () => {
       assert.deepStrictEqual(applied.map((row) => row.id), migrations.map((m) => m.id))
       const tables = yield* sql<{ readonly name: string }>`
         SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
-      assert.deepStrictEqual(tables.map((row) => row.name), ["x_jobs", "x_migrations", "x_runs"])
+      assert.deepStrictEqual(tables.map((row) => row.name), ["x_jobs", "x_migrations", "x_nodes", "x_runs"])
     }), 30_000)
 
   it.effect("an unusable schema name fails the layer with a StoreError", () =>
@@ -225,7 +225,7 @@ describe("PgJobStore", () => {
       assert.isTrue(reaped.some((r) => r.id === run!.id && r.state === "pending" && r.attempt === 2))
       const [taken] = (yield* fresh!.claim(claimOf(task, "fresh"))).runs
       assert.strictEqual(taken!.id, run!.id)
-      assert.deepStrictEqual(yield* stale!.renew("stale", [{ id: run!.id, token: run!.token }], 30_000), [run!.id])
+      assert.deepStrictEqual((yield* stale!.renew("stale", [{ id: run!.id, token: run!.token }], 30_000)).lost, [run!.id])
       assert.deepStrictEqual(yield* stale!.finish([outcome(run!)]), [false])
       assert.deepStrictEqual(yield* fresh!.finish([outcome(taken!)]), [true])
       const [record] = yield* fresh!.history({ jobId: run!.jobId })

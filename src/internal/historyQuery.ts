@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import * as Job from "../Job.ts"
 import type { HistoryQuery } from "../JobStore.ts"
 import * as Run from "../Run.ts"
+import { parseHistoryCursor } from "./cursor.ts"
 
 /**
  * The most records one `history` call returns.
@@ -18,9 +19,11 @@ import * as Run from "../Run.ts"
 export const maxHistoryLimit = 100_000
 
 /**
- * A history query that cannot be answered: a `limit` that is not a whole
- * number from 0 to 100,000, a `jobId` that is not a valid job id, or a
- * `states` entry that is not a run state. `field` names the query field.
+ * A query that cannot be answered: of history, a `limit` that is not a
+ * whole number from 0 to 100,000, a `jobId` that is not a valid job id, a
+ * `states` entry that is not a run state, `from` or `to` that are not whole
+ * numbers, a `before` that is not a cursor; of jobs (`listJobs`) or counts
+ * (`stateCounts`), likewise (see `Scheduler`). `field` names the query field.
  *
  * @example
  * ```ts
@@ -35,11 +38,24 @@ export const maxHistoryLimit = 100_000
  * @since 0.2.0
  */
 export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", {
-  field: Schema.Literals(["jobId", "states", "limit", "query"]),
+  field: Schema.Literals([
+    "jobId",
+    "states",
+    "limit",
+    "query",
+    "from",
+    "to",
+    "before",
+    "task",
+    "paused",
+    "text",
+    "after",
+    "sinceMs"
+  ]),
   issue: Schema.String
 }) {
   override get message(): string {
-    return `history query field ${this.field} is invalid: ${this.issue}`
+    return `query field ${this.field} is invalid: ${this.issue}`
   }
 }
 
@@ -62,6 +78,15 @@ export const problem = (query: HistoryQuery): InvalidQuery | undefined => {
   }
   if (states !== undefined && !(Array.isArray(states) && states.every(isState))) {
     return new InvalidQuery({ field: "states", issue: `must be run states (${Run.State.literals.join(", ")})` })
+  }
+  for (const field of ["from", "to"] as const) {
+    const value: unknown = query[field]
+    if (value !== undefined && !Number.isSafeInteger(value)) {
+      return new InvalidQuery({ field, issue: `must be a whole number of epoch milliseconds, got ${String(value)}` })
+    }
+  }
+  if (query.before !== undefined && parseHistoryCursor(query.before) === undefined) {
+    return new InvalidQuery({ field: "before", issue: "must be the `next` cursor of a previous page" })
   }
   return undefined
 }

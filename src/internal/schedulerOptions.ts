@@ -68,6 +68,8 @@ export interface Input {
   readonly pollInterval?: unknown
   readonly leaseDuration?: unknown
   readonly heartbeatInterval?: unknown
+  readonly nodeHeartbeatInterval?: unknown
+  readonly cancelGrace?: unknown
   readonly reapInterval?: unknown
   readonly retention?: unknown
   readonly janitorInterval?: unknown
@@ -109,6 +111,8 @@ const durations = [
   ["pollInterval", true],
   ["leaseDuration", true],
   ["heartbeatInterval", true],
+  ["nodeHeartbeatInterval", true],
+  ["cancelGrace", false],
   ["reapInterval", true],
   ["janitorInterval", true],
   ["shutdownGrace", false],

@@ -16,13 +16,20 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import { Event } from "../Event.ts"
 import * as Job from "../Job.ts"
 import type * as Run from "../Run.ts"
 import * as Supervisor from "../Supervisor.ts"
 import type * as Task from "../Task.ts"
+import * as Telemetry from "./Telemetry.ts"
 
-class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", { timeoutMs: Schema.Number }) {}
+class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", { timeoutMs: Schema.Number }) {
+  // Read in the run's record and on its span's error status.
+  override get message(): string {
+    return `TimedOut: the handler ran past its timeout of ${this.timeoutMs} ms`
+  }
+}
 
 /**
  * How a run's handler ended.
@@ -36,7 +43,8 @@ export interface Ended {
 
 /**
  * Runs `run`'s handler (its task from `tasks`) with its attempts, in
- * `context`; `publish` reports retries.
+ * `context`; `publish` reports retries. With `tracing`, in the run's span
+ * (see `Telemetry.runSpan`), whose child the handler's own spans are.
  *
  * @since 0.3.0
  */
@@ -47,36 +55,56 @@ export const run = <R>(
     readonly tasks: ReadonlyMap<string, Task.Any<R>>
     readonly context: Context.Context<R>
     readonly publish: (event: Event) => Effect.Effect<void>
+    /** Whether runs are traced (a tracer other than Effect's default is in the context). Default false. */
+    readonly tracing?: boolean | undefined
   }
 ): Effect.Effect<Ended> => {
   const task = options.tasks.get(run.task)
   const base = { jobId: run.jobId, fireTime: run.fireTime, runId: run.id }
   let attempt = run.attempt - 1
+  let span: Tracer.Span | undefined
   const once = Effect.suspend((): Effect.Effect<void, unknown> => {
     attempt++
+    if (span !== undefined && attempt > run.attempt) span.attribute("steadfast.attempt", attempt)
     if (task === undefined) return Effect.die(new Error(`task ${run.task} is not registered in this process`))
     const handler = task.execute(run.payload, { jobId: run.jobId, fireTime: run.fireTime, attempt, node: options.node, manual: run.manual === true })
+    const timed = run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
+      duration: run.timeout,
+      orElse: () => Effect.fail(new TimedOut({ timeoutMs: run.timeout ?? 0 }))
+    })
+    // The run's span is provided inside the scheduler's context, which may
+    // hold the span the scheduler was built in.
     return Effect.provideContext(
-      run.timeout === null ? handler : Effect.timeoutOrElse(handler, {
-        duration: run.timeout,
-        orElse: () => Effect.fail(new TimedOut({ timeoutMs: run.timeout ?? 0 }))
-      }),
+      span === undefined ? timed : Effect.provideService(timed, Tracer.ParentSpan, span),
       options.context
     )
   })
   // Most jobs make one attempt: no retry machinery for them. (Combinators,
-  // not a generator: this is every run's path.)
-  const attempts = run.retry.attempts <= 1 ? Effect.exit(once) : Effect.exit(Effect.retry(
-    Effect.sandbox(once),
-    Job.retrySchedule(run.retry).pipe(
-      Schedule.setInputType<Cause.Cause<unknown>>(),
-      // An interrupted handler (lease lost, shutdown) is not retried.
-      Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
-      Schedule.tap(({ input, now }) =>
-        options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
+  // not a generator: this is every run's path.) Retried, the last attempt's
+  // cause, unwrapped, is the run's failure.
+  const tried = run.retry.attempts <= 1 ? once : Effect.catch(
+    Effect.retry(
+      Effect.sandbox(once),
+      Job.retrySchedule(run.retry).pipe(
+        Schedule.setInputType<Cause.Cause<unknown>>(),
+        // An interrupted handler (lease lost, shutdown) is not retried.
+        Schedule.while(({ input }) => !Cause.hasInterruptsOnly(input)),
+        Schedule.tap(({ input, now }) =>
+          options.publish(Event.RunRetrying({ ...base, attempt, error: causeText(input), at: now }))
+        )
       )
-    )
-  ))
+    ),
+    Effect.failCause
+  )
+  // The run's span ends with the attempts' exit: a failure gives it an error status.
+  const attempts = Effect.exit(
+    options.tracing === true
+      ? Telemetry.runSpan(run, options.node, (made) => {
+        span = made
+        return tried
+      })
+      : tried
+  )
   return Effect.flatMap(attempts, (exit) =>
     Effect.map(Clock.currentTimeMillis, (endedAt): Ended => {
       if (Exit.isSuccess(exit)) {

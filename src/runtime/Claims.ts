@@ -26,9 +26,12 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
 import type { Executor } from "../Executor.ts"
 import type { ClaimResult, JobStore, Lease } from "../JobStore.ts"
+import * as Metrics from "../Metrics.ts"
 import type { StoreGuard } from "./StoreGuard.ts"
+import * as Telemetry from "./Telemetry.ts"
 
 /**
  * How long the runs of an unanswered claim are looked for: past the store's
@@ -144,9 +147,13 @@ export const make = (options: Options): Claims => {
       )
     })
 
+  const backlog = Metric.withAttributes(Metrics.backlog, { node: options.node })
   const claim = (limit: number, aheadMs: number) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(guard("claim", attempt(limit, aheadMs))), (result) => executor.submit(result.runs, result.at))
+      Effect.tap(
+        restore(guard("claim", attempt(limit, aheadMs))),
+        (result) => Effect.andThen(executor.submit(result.runs, result.at), Telemetry.claimed(backlog, limit, result))
+      )
     )
 
   // An outage fails every attempt, each leaving a token: past a lease, the

@@ -6,7 +6,11 @@
  * waits for a handler to end, so one handler that ignores interruption cannot
  * delay the renewal of the node's other leases. Leases are revoked as they
  * were sent (run and token): a run this node claimed anew meanwhile keeps its
- * new attempt.
+ * new attempt. A renewal also reports the runs an operator asked to cancel
+ * (`JobStore.cancel`): their handlers are interrupted and they are recorded
+ * `cancelled` (see `Executor.cancel`). So a node learns of a cancel request
+ * at its next renewal even where notifications do not arrive (PgBouncer);
+ * `cancelRequests` makes it renew at once where they do (see `CancelWatch`).
  *
  * @since 0.2.0
  */
@@ -28,7 +32,7 @@ export interface Options {
   readonly store: JobStore["Service"]
   readonly guard: StoreGuard
   readonly supervisor: Supervisor.Supervisor
-  readonly executor: Pick<Executor, "leases" | "revoke">
+  readonly executor: Pick<Executor, "leases" | "revoke" | "cancel">
   readonly heartbeatMs: number
   readonly leaseMs: number
 }
@@ -73,17 +77,23 @@ export interface Renewal {
  * @since 0.3.0
  */
 export const renewal = (
-  options: Pick<Options, "node" | "store" | "guard" | "executor" | "leaseMs">
+  options: Pick<Options, "node" | "store" | "guard" | "executor" | "leaseMs"> & {
+    /** How long a cancelled run's handler may take to end before it is recorded anyway (see `Executor.cancel`). */
+    readonly cancelGraceMs?: number | undefined
+  }
 ): Effect.Effect<Renewal> =>
   Effect.map(Clock.currentTimeMillis, (start) => {
     let renewedAt = start
     const renew = Effect.gen(function*() {
       const leases = yield* options.executor.leases
       if (leases.length > 0) {
-        const lost = new Set(yield* options.guard("renew", options.store.renew(options.node, leases, options.leaseMs)))
+        const renewed = yield* options.guard("renew", options.store.renew(options.node, leases, options.leaseMs))
+        const lost = new Set(renewed.lost)
         // By the lease sent: a run claimed anew by this node while the renewal
         // was on its way (another token) keeps its new attempt.
         if (lost.size > 0) yield* options.executor.revoke(leases.filter((lease) => lost.has(lease.id)))
+        const cancel = new Set(renewed.cancel)
+        if (cancel.size > 0) yield* options.executor.cancel(leases.filter((lease) => cancel.has(lease.id)), options.cancelGraceMs)
       }
       renewedAt = yield* Clock.currentTimeMillis
     })

@@ -2,7 +2,9 @@
  * The reaper: every `reapMs`, takes over the runs whose node stopped renewing
  * their lease (it died, or was paused past the lease). Each job's `onLost`
  * policy says whether such a run is recorded `lost` or retried; a retried run
- * wakes the dispatcher. Any node may reap: the store decides by its clock and
+ * wakes the dispatcher. A run an operator asked to cancel (`JobStore.cancel`)
+ * whose node died before it learned of it is recorded `cancelled` instead
+ * (event `RunCancelled`). Any node may reap: the store decides by its clock and
  * row locks, so two reapers never take the same run.
  *
  * @since 0.2.0
@@ -14,6 +16,7 @@ import type * as Supervisor from "../Supervisor.ts"
 import * as LeaseKeeper from "./LeaseKeeper.ts"
 import type { Loop } from "./Loop.ts"
 import type { StoreGuard } from "./StoreGuard.ts"
+import * as Telemetry from "./Telemetry.ts"
 
 /**
  * What the reaper needs.
@@ -50,7 +53,18 @@ export const make = (options: Options): Loop => {
       // every retry of the reap: a reap sent before an outage and retried
       // through it must not land ahead of the renewal after it.
       const reaped = yield* guard("reap", Effect.andThen(options.renewal.renewIfStale(options.heartbeatMs), store.reap))
+      yield* Telemetry.reaped(reaped)
       for (const record of reaped) {
+        if (record.state === "cancelled") {
+          yield* options.publish(Event.RunCancelled({
+            jobId: record.jobId,
+            fireTime: record.fireTime,
+            runId: record.id,
+            attempt: record.attempt,
+            at: record.endedAt ?? (yield* guard("now", store.now))
+          }))
+          continue
+        }
         yield* options.publish(Event.RunLost({
           jobId: record.jobId,
           fireTime: record.fireTime,

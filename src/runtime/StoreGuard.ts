@@ -14,6 +14,7 @@ import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import { StoreError } from "../StoreError.ts"
 import type * as Supervisor from "../Supervisor.ts"
+import * as Telemetry from "./Telemetry.ts"
 
 /**
  * A guard: wraps one store call, named by its operation.
@@ -36,7 +37,12 @@ export const make = (options: {
   effect.pipe(
     Effect.map((value) => Result.succeed(value)),
     Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
-    Effect.tapError((error) => error.retryable ? options.supervisor.storeFailed(operation, error) : Effect.void),
+    Effect.tapError((error) =>
+      Effect.andThen(
+        Telemetry.storeFailed(operation, error),
+        error.retryable ? options.supervisor.storeFailed(operation, error) : Effect.void
+      )
+    ),
     Effect.retry(options.retry),
     Effect.tap(() => options.supervisor.storeSucceeded),
     Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))

@@ -42,6 +42,14 @@ export type Operation =
   | "reap"
   | "history"
   | "prune"
+  | "historyPage"
+  | "listJobs"
+  | "getRun"
+  | "cancel"
+  | "stateCounts"
+  | "heartbeat"
+  | "nodes"
+  | "leave"
   | "changes"
 
 /**
@@ -208,7 +216,17 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     reap: inject("reap", store.reap),
     history: (query) => inject("history", store.history(query)),
     prune: (retention) => inject("prune", store.prune(retention)),
-    changes: Stream.unwrap(Effect.as(inject("changes", Effect.void), store.changes))
+    historyPage: (query) => inject("historyPage", store.historyPage(query)),
+    listJobs: (query) => inject("listJobs", store.listJobs(query)),
+    getRun: (id) => inject("getRun", store.getRun(id)),
+    cancel: (id) => inject("cancel", store.cancel(id)),
+    stateCounts: (jobId, sinceMs) => inject("stateCounts", store.stateCounts(jobId, sinceMs)),
+    heartbeat: (info) => inject("heartbeat", store.heartbeat(info)),
+    nodes: (staleAfterMs) => inject("nodes", store.nodes(staleAfterMs)),
+    leave: (node) => inject("leave", store.leave(node)),
+    changes: Stream.unwrap(Effect.as(inject("changes", Effect.void), store.changes)),
+    // Wake-ups only: faults of the feed are those of `changes`.
+    cancelRequests: store.cancelRequests
   })
 }
 

@@ -32,7 +32,7 @@ describe("Dispatcher", () => {
     })))
   })
 
-  it.effect("claimAhead auto: each fire is claimed 50 ms ahead and starts at its instant, never before", () => {
+  it.effect("claimAhead auto: each fire is claimed within the 50 ms window ahead (a node that took the last instant whole, later in it) and starts at its instant, never before", () => {
     const ledger = new Ledger()
     const tick = recordingTask("tick", ledger)
     // When each claim was made, and the fires it took.
@@ -49,11 +49,15 @@ describe("Dispatcher", () => {
       yield* TestClock.adjust(5 * second + 500)
       assert.deepStrictEqual(ledger.startsOf("tick"), [1, 2, 3, 4, 5].map((s) => s * second))
       // Claims take no time under the test clock: the window is its floor,
-      // 50 ms, less the random spread of the wake-up (at most a tenth of it).
+      // 50 ms, less the random spread of the wake-up (within a quarter of
+      // it). A node that took the whole of an instant wakes a quarter later
+      // for the next: alone, it took every one, so from the second fire on
+      // it claims between 37.5 and 25 ms ahead, still well before the fire.
       assert.deepStrictEqual(claims.map((claim) => claim.fires), [1, 2, 3, 4, 5].map((s) => [s * second]))
       for (const [i, claim] of claims.entries()) {
         const due = (i + 1) * second
-        assert.isTrue(claim.at >= due - 50 && claim.at <= due - 45, `claimed at ${claim.at} for ${due}`)
+        const [earliest, latest] = i === 0 ? [due - 50, due - 37.5] : [due - 37.5, due - 25]
+        assert.isTrue(claim.at >= earliest && claim.at <= latest, `claimed at ${claim.at} for ${due}`)
       }
     }).pipe(Effect.provide(schedulerOn(store, {
       tasks: [tick],

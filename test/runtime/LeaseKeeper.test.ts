@@ -48,8 +48,8 @@ const renewing = (lose: (jobId: string | undefined) => boolean) => {
       Effect.gen(function*() {
         renewals.push({ at: yield* Clock.currentTimeMillis, jobs: leases.map((lease) => jobOf.get(lease.id)) })
         const taken = leases.filter((lease) => lose(jobOf.get(lease.id)))
-        const lost = yield* inner.renew(node, leases.filter((lease) => !taken.includes(lease)), leaseMs)
-        return [...lost, ...taken.map((lease) => lease.id)]
+        const renewed = yield* inner.renew(node, leases.filter((lease) => !taken.includes(lease)), leaseMs)
+        return { ...renewed, lost: [...renewed.lost, ...taken.map((lease) => lease.id)] }
       })
   }))
   return { store, renewals }

@@ -66,6 +66,26 @@ describe("Reaper", () => {
       assert.strictEqual(record?.attempt, 2)
     }))
 
+  it.effect("a run an operator asked to cancel whose node died is recorded cancelled, not retried, with RunCancelled", () =>
+    Effect.gen(function*() {
+      const ledger = new Ledger()
+      const { context, store } = yield* deadNodeCase("retry", ledger)
+      const { events } = yield* collectEvents.pipe(Effect.provideContext(context))
+      const [running] = yield* store.history({ jobId: "work" })
+      assert.strictEqual((yield* store.cancel(running!.id)).state, "running")
+      yield* TestClock.adjust(6 * second)
+      const [record] = yield* store.history({ jobId: "work" })
+      assert.deepStrictEqual(
+        [record?.state, record?.attempt, record?.endedAt, record?.note],
+        ["cancelled", 1, 6 * second, "cancelled by operator; lease of node dead expired"]
+      )
+      assert.deepStrictEqual(events.filter((e) => e._tag === "RunCancelled" || e._tag === "RunLost"), [
+        { _tag: "RunCancelled", jobId: "work", fireTime: 0, runId: running!.id, attempt: 1, at: 6 * second }
+      ])
+      yield* TestClock.adjust(10 * second)
+      assert.deepStrictEqual(ledger.entries, [], "never run again")
+    }))
+
   it.effect("reports progress every interval, and is watched with its interval plus stallAfter", () =>
     Effect.gen(function*() {
       const { context } = yield* deadNodeCase("record", new Ledger())

@@ -64,6 +64,8 @@ describe("Watchdog", () => {
         reaper: ["running", 0, 0],
         janitor: ["running", 0, 0],
         listener: ["idle", 0, 0],
+        "node-heartbeat": ["running", 0, 0],
+        "cancel-watch": ["idle", 0, 0],
         watchdog: ["running", 0, 0]
       })
     }).pipe(Effect.provide(memoryScheduler({ tasks: [recordingTask("tick", new Ledger())], stallAfter: "1 second" }))))

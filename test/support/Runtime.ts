@@ -79,7 +79,16 @@ export const withClock = (store: Store, clock: Clock.Clock): Store => {
     reap: pin(store.reap),
     history: (query) => pin(store.history(query)),
     prune: (retention) => pin(store.prune(retention)),
-    changes: store.changes
+    historyPage: (query) => pin(store.historyPage(query)),
+    listJobs: (query) => pin(store.listJobs(query)),
+    getRun: (id) => pin(store.getRun(id)),
+    cancel: (id) => pin(store.cancel(id)),
+    stateCounts: (jobId, sinceMs) => pin(store.stateCounts(jobId, sinceMs)),
+    heartbeat: (info) => pin(store.heartbeat(info)),
+    nodes: (staleAfterMs) => pin(store.nodes(staleAfterMs)),
+    leave: (node) => pin(store.leave(node)),
+    changes: store.changes,
+    cancelRequests: store.cancelRequests
   })
 }
 

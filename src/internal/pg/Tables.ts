@@ -21,6 +21,8 @@ export interface Tables {
   readonly prefix: string
   readonly jobs: Statement.Identifier
   readonly runs: Statement.Identifier
+  /** The live nodes (migration 6). */
+  readonly nodes: Statement.Identifier
   readonly migrations: Statement.Identifier
   readonly schemaIdentifier: Statement.Identifier
   /** An index name (indexes live in the schema of their table). */
@@ -65,6 +67,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Tables =>
     prefix,
     jobs: table("jobs"),
     runs: table("runs"),
+    nodes: table("nodes"),
     migrations: table("migrations"),
     schemaIdentifier: sql(schema),
     index: (name) => sql(`${prefix}${name}`),

@@ -46,6 +46,14 @@ export const operations = [
   "reap",
   "history",
   "prune",
+  "historyPage",
+  "listJobs",
+  "getRun",
+  "cancel",
+  "stateCounts",
+  "heartbeat",
+  "nodes",
+  "leave",
   "migrate",
   "listen",
   "probe"
@@ -75,6 +83,9 @@ export const defaults: { readonly [K in Operation]?: Duration.Input } = {
   list: "30 seconds",
   prune: "30 seconds",
   history: "15 seconds",
+  historyPage: "15 seconds",
+  listJobs: "15 seconds",
+  stateCounts: "15 seconds",
   reap: "15 seconds"
 }
 

@@ -87,7 +87,8 @@ export const toClaimed = (row: AdoptedRow): Run.Claimed | undefined => {
 /**
  * Makes the given running runs of `node` pending again (same attempt, no
  * node, token or lease; `catch_up`, so an overlap limit never skips them),
- * and wakes the other processes; returns the ids handed back.
+ * and wakes the other processes; returns the ids handed back. A run an
+ * operator asked to cancel is recorded `cancelled` instead: it never started.
  *
  * @internal
  */
@@ -99,7 +100,11 @@ export const release = (
 ) =>
   sql<{ readonly id: string }>`
     WITH released AS (
-      UPDATE ${t.runs} r SET state = 'pending', node = NULL, token = NULL, lease_until = NULL, started_at = NULL,
+      UPDATE ${t.runs} r SET state = CASE WHEN r.cancel_requested THEN 'cancelled' ELSE 'pending' END,
+        node = CASE WHEN r.cancel_requested THEN r.node END, token = NULL, lease_until = NULL,
+        started_at = CASE WHEN r.cancel_requested THEN r.started_at END,
+        ended_at = CASE WHEN r.cancel_requested THEN greatest(${sql.literal(nowMs)}, r.started_at) ELSE r.ended_at END,
+        note = CASE WHEN r.cancel_requested THEN 'cancelled by operator' ELSE r.note END,
         catch_up = true
       FROM unnest(${int8s(leases.map((l) => l.id))}, ${texts(leases.map((l) => l.token))}) AS i(id, token)
       -- The ids as an array too: an index lookup whatever the statistics say.

@@ -47,6 +47,8 @@ import { classify } from "../../StoreRetry.ts"
 import * as Deadline from "./deadline.ts"
 
 const probePrefix = "steadfast-probe:"
+// Sent by `cancel` (see browse.ts) for a running run.
+const cancelPrefix = "cancel:"
 
 /** @internal */
 export interface Options {
@@ -61,6 +63,8 @@ export interface Options {
   readonly notify: (payload: string) => Effect.Effect<void, StoreError>
   /** Behind a transaction pooler: no LISTEN (see the module header). */
   readonly pooled: boolean
+  /** Hears a cancel request (`cancel:<run id>`, see `JobStore.cancelRequests`); not a change. */
+  readonly cancelled: (id: string) => Effect.Effect<void>
 }
 
 /** @internal */
@@ -107,6 +111,9 @@ export const make = (sql: PgClient.PgClient, options: Options): Listener => {
     let waiting: { readonly token: string; readonly heard: Deferred.Deferred<void> } | undefined
     yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(Queue.take(notifications), (notification) => {
+        if (notification.payload.startsWith(cancelPrefix)) {
+          return options.cancelled(notification.payload.slice(cancelPrefix.length))
+        }
         if (!notification.payload.startsWith(probePrefix)) return Queue.offer(out, undefined)
         if (waiting !== undefined && notification.payload === waiting.token) return Deferred.succeed(waiting.heard, undefined)
         return Effect.void

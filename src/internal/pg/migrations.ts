@@ -173,6 +173,31 @@ export const migrations: ReadonlyArray<Migration> = [
           EXECUTE FUNCTION ${refuse}('payload', 'job_id')`
       )
     }
+  },
+  {
+    id: 6,
+    name: "cluster_state",
+    // The live nodes (each upserts its row at its node heartbeat and deletes
+    // it at a clean shutdown); a run's cancel request (`cancel_requested`,
+    // read back by its node's lease renewal); and job pages in code point
+    // order (`id COLLATE "C"`, whatever the database's collation).
+    up: (sql, t) =>
+      statements(
+        sql`CREATE TABLE ${t.nodes} (
+          id text PRIMARY KEY,
+          host text NOT NULL,
+          pid integer NOT NULL,
+          version text NOT NULL,
+          tasks text[] NOT NULL,
+          started_at bigint NOT NULL,
+          running integer NOT NULL,
+          health jsonb NOT NULL,
+          store text NOT NULL CHECK (store IN ('up', 'degraded')),
+          heartbeat_at bigint NOT NULL
+        )`,
+        sql`ALTER TABLE ${t.runs} ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false`,
+        sql`CREATE INDEX ${t.index("jobs_id_c")} ON ${t.jobs} ((id COLLATE "C"))`
+      )
   }
 ]
 

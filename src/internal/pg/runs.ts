@@ -8,7 +8,8 @@
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
 import type * as Run from "../../Run.ts"
-import { int4s, int8s, texts } from "./params.ts"
+import type { HistoryCursor } from "../cursor.ts"
+import { bools, int4s, int8s, texts } from "./params.ts"
 import { runColumns, type RunRow } from "./rows.ts"
 import { nowMs, type Tables } from "./Tables.ts"
 
@@ -34,6 +35,8 @@ export interface FinishInput {
   readonly error: string | null
   /** When the handler started (`Run.Outcome.startedAt`), if known. */
   readonly startedAt: number | null
+  /** The note to record (`Run.Outcome.note`); `undefined`: the record's note stays. */
+  readonly note: string | null | undefined
 }
 
 /**
@@ -57,8 +60,9 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
       SELECT * FROM unnest(
         ${int4s(outcomes.map((o) => o.ord))}, ${int8s(outcomes.map((o) => o.id))}, ${texts(outcomes.map((o) => o.token))},
         ${texts(outcomes.map((o) => o.state))}, ${int4s(outcomes.map((o) => o.attempt))},
-        ${texts(outcomes.map((o) => o.error))}, ${int8s(outcomes.map((o) => o.startedAt))}
-      ) AS x(ord, id, token, state, attempt, error, started_at)
+        ${texts(outcomes.map((o) => o.error))}, ${int8s(outcomes.map((o) => o.startedAt))},
+        ${bools(outcomes.map((o) => o.note !== undefined))}, ${texts(outcomes.map((o) => o.note ?? null))}
+      ) AS x(ord, id, token, state, attempt, error, started_at, set_note, note)
     ),
     done AS (
       UPDATE ${t.runs} r
@@ -67,7 +71,8 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
         -- an outcome without a start keeps the claim's.
         started_at = CASE WHEN i.started_at IS NULL THEN r.started_at
           ELSE greatest(r.started_at, least(i.started_at, (SELECT t FROM clock))) END,
-        ended_at = greatest((SELECT t FROM clock), r.started_at)
+        ended_at = greatest((SELECT t FROM clock), r.started_at),
+        note = CASE WHEN i.set_note THEN i.note ELSE r.note END
       FROM input i
       -- The ids again as an array: an index lookup whatever the table's
       -- statistics say (a runs table that grew since its last ANALYZE was
@@ -90,7 +95,8 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
     SELECT ord, NULL FROM already`
 
 /**
- * Extends the leases this node still holds; returns the ids it renewed.
+ * Extends the leases this node still holds; returns the ids it renewed, and
+ * whether an operator asked to cancel each (`cancel`).
  *
  * @internal
  */
@@ -101,20 +107,22 @@ export const renew = (
   leases: ReadonlyArray<{ readonly id: string; readonly token: string }>,
   leaseMs: number
 ) =>
-  sql<{ readonly id: string }>`
+  sql<{ readonly id: string; readonly cancel: boolean }>`
     UPDATE ${t.runs} r
     SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
     FROM unnest(${int8s(leases.map((l) => l.id))}, ${texts(leases.map((l) => l.token))}) AS i(id, token)
     -- The ids as an array too: an index lookup whatever the statistics say (see finish).
     WHERE r.id = ANY(${int8s(leases.map((l) => l.id))}) AND r.id = i.id AND r.token = i.token
       AND r.node = ${node}::text AND r.state = 'running'
-    RETURNING r.id::text AS id`
+    RETURNING r.id::text AS id, r.cancel_requested AS cancel`
 
 /**
  * Applies the lost-run policy to running runs whose lease expired by the
  * database clock: `retry` makes them pending again (attempt + 1, same fire
- * time, never skipped by overlap), anything else records them `lost`. The
- * token is cleared, so the old holder's writes are refused.
+ * time, never skipped by overlap), anything else records them `lost`; a run
+ * an operator asked to cancel is recorded `cancelled` (its node died before
+ * it learned of the request). The token is cleared, so the old holder's
+ * writes are refused.
  *
  * @internal
  */
@@ -122,7 +130,8 @@ export const reap = (sql: SqlClient.SqlClient, t: Tables, limit: number) =>
   sql<RunRow>`
     WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
     expired AS (
-      SELECT r.id, coalesce(j.on_lost, 'record') = 'retry' AS retry
+      SELECT r.id, r.cancel_requested AS cancel,
+        coalesce(j.on_lost, 'record') = 'retry' AND NOT r.cancel_requested AS retry
       FROM ${t.runs} r LEFT JOIN ${t.jobs} j ON j.id = r.job_id
       WHERE r.state = 'running' AND r.lease_until < (SELECT t FROM clock)
       ORDER BY r.lease_until
@@ -131,12 +140,12 @@ export const reap = (sql: SqlClient.SqlClient, t: Tables, limit: number) =>
     ),
     reaped AS (
       UPDATE ${t.runs} r SET
-        state = CASE WHEN e.retry THEN 'pending' ELSE 'lost' END,
+        state = CASE WHEN e.cancel THEN 'cancelled' WHEN e.retry THEN 'pending' ELSE 'lost' END,
         attempt = CASE WHEN e.retry THEN r.attempt + 1 ELSE r.attempt END,
         node = CASE WHEN e.retry THEN NULL ELSE r.node END,
         started_at = CASE WHEN e.retry THEN NULL ELSE r.started_at END,
         ended_at = CASE WHEN e.retry THEN r.ended_at ELSE (SELECT t FROM clock) END,
-        note = 'lease of node ' || coalesce(r.node, 'null') || ' expired' || CASE WHEN e.retry THEN '; retried' ELSE '' END,
+        note = CASE WHEN e.cancel THEN 'cancelled by operator; ' ELSE '' END || 'lease of node ' || coalesce(r.node, 'null') || ' expired' || CASE WHEN e.retry THEN '; retried' ELSE '' END,
         token = NULL,
         lease_until = NULL,
         catch_up = true
@@ -149,18 +158,31 @@ export const reap = (sql: SqlClient.SqlClient, t: Tables, limit: number) =>
     ORDER BY reaped.id::bigint`
 
 /**
- * History, newest fire first.
+ * History, newest fire first (then by id, descending): fires in `[from, to)`,
+ * after the cursor `before` in that order.
  *
  * @internal
  */
 export const history = (
   sql: SqlClient.SqlClient,
   t: Tables,
-  query: { readonly jobId?: string | undefined; readonly states?: ReadonlyArray<string> | undefined; readonly limit: number }
+  query: {
+    readonly jobId?: string | undefined
+    readonly states?: ReadonlyArray<string> | undefined
+    readonly from?: number | undefined
+    readonly to?: number | undefined
+    readonly before?: HistoryCursor | undefined
+    readonly limit: number
+  }
 ) => {
   const where: Array<Statement.Fragment> = []
   if (query.jobId !== undefined) where.push(sql`job_id = ${query.jobId}::text`)
   if (query.states !== undefined) where.push(sql`state = ANY(${query.states}::text[])`)
+  if (query.from !== undefined) where.push(sql`fire_time >= ${query.from}::bigint`)
+  if (query.to !== undefined) where.push(sql`fire_time < ${query.to}::bigint`)
+  if (query.before !== undefined) {
+    where.push(sql`(fire_time, id) < (${query.before.fireTime}::bigint, ${query.before.id}::bigint)`)
+  }
   return sql<RunRow>`
     SELECT ${sql.literal(runColumns())} FROM ${t.runs}
     WHERE ${sql.and(where)}

@@ -99,7 +99,16 @@ export const lazy = (
       reap: ready(store.reap),
       history: (query) => ready(store.history(query)),
       prune: (retention) => ready(store.prune(retention)),
+      historyPage: (query) => ready(store.historyPage(query)),
+      listJobs: (query) => ready(store.listJobs(query)),
+      getRun: (id) => ready(store.getRun(id)),
+      cancel: (id) => ready(store.cancel(id)),
+      stateCounts: (jobId, sinceMs) => ready(store.stateCounts(jobId, sinceMs)),
+      heartbeat: (info) => ready(store.heartbeat(info)),
+      nodes: (staleAfterMs) => ready(store.nodes(staleAfterMs)),
+      leave: (node) => ready(store.leave(node)),
       // LISTEN needs no tables: it does not wait for the migrations.
-      changes: Stream.mapError(store.changes, mark)
+      changes: Stream.mapError(store.changes, mark),
+      cancelRequests: store.cancelRequests === undefined ? undefined : Stream.mapError(store.cancelRequests, mark)
     }
   })
