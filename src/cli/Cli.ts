@@ -1,146 +1,108 @@
 /**
- * A command-line interface to the schedules in a store: list, preview,
- * pause, resume, trigger, remove, and read history, from a terminal or a
- * deploy script, while the scheduler runs elsewhere.
+ * The command-line interface to a store's jobs and runs: list, show, add,
+ * update, pause, resume, trigger, remove, history, one run, cancel, the
+ * live nodes, and migrate, from a terminal or a deploy script, while the
+ * schedulers run elsewhere.
  *
- * It talks to the `JobStore` only (PostgreSQL's notifications wake the
- * running schedulers at once), so it needs no task code. Embed `Cli.command`
- * in your own binary with your store layer, or run the package's `steadfast`
- * bin (`DATABASE_URL=postgres://... npx steadfast jobs`). It lives in the
- * `steadfast/cli` entry point so that importing `steadfast` never loads
- * `effect/cli`.
+ * Every command takes `--json` (one JSON document on stdout, errors
+ * included) and `--timeout` (its deadline), prints errors as one line, and
+ * exits with a code a script can act on (`ExitCode`). It needs no task
+ * code: it talks to the store (PostgreSQL's notifications wake the running
+ * schedulers at once). Run the package's `steadfast` bin
+ * (`DATABASE_URL=postgres://... npx steadfast jobs`), or embed `command`
+ * in your own binary with `main` and a `Connection` (`layerPostgres`, or
+ * `layerStore` on any store). It lives in the `steadfast/cli` entry point
+ * so that importing `steadfast` never loads `effect/cli`.
  *
  * @since 0.1.0
  */
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import * as Argument from "effect/cli/Argument"
+import * as Logger from "effect/Logger"
+import * as CliError from "effect/cli/CliError"
+import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
-import * as Flag from "effect/cli/Flag"
-import { JobNotFound, JobStore, type StoredJob } from "../JobStore.ts"
-import * as Trigger from "../Trigger.ts"
+import { Reported } from "./internal/errors.ts"
+import * as JobCommands from "./internal/jobCommands.ts"
+import * as RunCommands from "./internal/runCommands.ts"
+import { report } from "./internal/run.ts"
 
-const describeTrigger = (trigger: Trigger.Trigger): string => {
-  switch (trigger._tag) {
-    case "Cron":
-      return `cron "${trigger.expression}" ${trigger.timeZone}`
-    case "Interval":
-      return `every ${trigger.every} ms`
-    case "Calendar":
-      return `every ${trigger.count} ${trigger.unit}${trigger.count === 1 ? "" : "s"} ${trigger.timeZone}`
-    case "Once":
-      return `once at ${new Date(trigger.at).toISOString()}`
-  }
-}
-
-const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString())
-
-const line = (job: StoredJob) =>
-  `${job.id.padEnd(24)} ${job.task.padEnd(18)} ${job.paused ? "paused " : "active "} next ${iso(job.nextFire)}  ${
-    describeTrigger(job.trigger)
-  }`
-
-const id = Argument.String("id").pipe(Argument.withDescription("The job id"))
-
-const jobs = Command.make("jobs", {}, () =>
-  Effect.gen(function*() {
-    const store = yield* JobStore
-    const all = yield* store.list
-    if (all.length === 0) return yield* Console.log("no jobs")
-    for (const job of all) yield* Console.log(line(job))
-  })).pipe(Command.withDescription("List the stored schedules"))
-
-const found = (jobId: string) =>
-  JobStore.use((store) => Effect.flatMap(store.get(jobId), Option.match({
-    onNone: () => Effect.fail(new JobNotFound({ id: jobId })),
-    onSome: Effect.succeed
-  })))
-
-const preview = Command.make(
-  "preview",
-  { id, count: Flag.Int("count").pipe(Flag.withDescription("How many fires"), Flag.withDefault(10)) },
-  ({ id, count }) =>
-    Effect.gen(function*() {
-      const job = yield* found(id)
-      const now = yield* (yield* JobStore).now
-      for (const entry of Trigger.preview(job.trigger, now, count)) {
-        const marks = entry.decisions?.join(", ") ?? entry.dst
-        yield* Console.log(`${entry.iso}${entry.note === undefined ? "" : `  (${marks}: ${entry.note})`}`)
-      }
-    })
-).pipe(Command.withDescription("Show a job's next fires, marking what DST changes do to them"))
-
-const pause = Command.make("pause", { id }, ({ id }) =>
-  JobStore.use((store) => Effect.flatMap(store.setPaused(id, true), (job) => Console.log(line(job)))))
-  .pipe(Command.withDescription("Pause a job: its fires wait until it is resumed"))
-
-const resume = Command.make("resume", { id }, ({ id }) =>
-  JobStore.use((store) => Effect.flatMap(store.setPaused(id, false), (job) => Console.log(line(job)))))
-  .pipe(Command.withDescription("Resume a paused job"))
-
-const trigger = Command.make(
-  "trigger",
-  {
-    id,
-    payload: Flag.String("payload").pipe(
-      Flag.withDescription("Run with this JSON payload instead of the job's"),
-      Flag.withSchema(Schema.fromJsonString(Schema.Json)),
-      Flag.optional
-    )
-  },
-  ({ id, payload }) =>
-    Effect.gen(function*() {
-      const store = yield* JobStore
-      const record = yield* store.triggerNow(
-        id,
-        Option.getOrUndefined(payload)
-      )
-      yield* Console.log(`triggered ${id}: fire ${iso(record.fireTime)} (run ${record.id})`)
-    })
-).pipe(Command.withDescription("Run a job now, besides its schedule"))
-
-const remove = Command.make("remove", { id }, ({ id }) =>
-  JobStore.use((store) =>
-    Effect.flatMap(store.remove(id), (existed) => existed ? Console.log(`removed ${id}`) : Effect.fail(new JobNotFound({ id }))))
-).pipe(Command.withDescription("Remove a job; its history stays"))
-
-const history = Command.make(
-  "history",
-  {
-    id: Argument.String("id").pipe(Argument.withDescription("Only this job"), Argument.optional),
-    limit: Flag.Int("limit").pipe(Flag.withDefault(20))
-  },
-  ({ id, limit }) =>
-    Effect.gen(function*() {
-      const store = yield* JobStore
-      const records = yield* store.history({ jobId: Option.getOrUndefined(id), limit })
-      for (const r of records) {
-        yield* Console.log(
-          `${iso(r.fireTime)} ${r.jobId.padEnd(24)} ${r.state.padEnd(10)} attempt ${r.attempt} ${r.node ?? "-"}${
-            r.error ? `  error: ${r.error.split("\n")[0]}` : ""
-          }${r.note ? `  (${r.note})` : ""}`
-        )
-      }
-    })
-).pipe(Command.withDescription("What ran, and what did not and why, newest first"))
+export {
+  /**
+   * What one command reaches its store through.
+   *
+   * @since 0.4.0
+   */
+  type Access,
+  Connection,
+  layerPostgres,
+  layerStore,
+  /**
+   * What `migrate` did.
+   *
+   * @since 0.4.0
+   */
+  type MigrateReport,
+  /**
+   * Options of `layerPostgres`.
+   *
+   * @since 0.4.0
+   */
+  type PostgresOptions
+} from "./internal/connection.ts"
 
 /**
- * The `steadfast` command and its subcommands. Needs a `JobStore`.
+ * The exit codes of the commands: `ok` 0; `operational` 1, a typed error
+ * about the things asked for (no such job or run, a job that exists
+ * already, a run that has ended, a schema without a store, a task no live
+ * node runs); `usage` 2, bad usage or input (flags, arguments, JSON, a job
+ * definition or payload that fails validation, no `DATABASE_URL`);
+ * `unreachable` 3, the database could not be reached or did not answer
+ * within the deadline.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "steadfast/cli"
+ *
+ * const retryLater = (code: number) => code === Cli.ExitCode.unreachable
+ * ```
+ *
+ * @since 0.4.0
+ */
+export { ExitCode } from "./internal/errors.ts"
+
+const description = `Inspect and change Steadfast schedules in PostgreSQL.
+
+Environment:
+  DATABASE_URL      postgres://user:password@host:5432/database (required by every command)
+  STEADFAST_SCHEMA  the store's schema (default steadfast, as PgJobStore.layer)
+
+Only \`migrate\` creates the schema and its tables; every other command needs them
+and says "schema X does not exist (run \`steadfast migrate\`)" otherwise, creating nothing.
+
+--json prints one JSON document on stdout: the result, or {"error": {"_tag", "message",
+"exitCode", ...}} (also on stdout). Without it, errors are one line on stderr.
+
+Exit codes: 0 ok; 1 a typed operational error (no such job or run, a job that exists,
+a run that has ended, no store in the schema, no live node runs the task); 2 usage or
+bad input (flags, JSON, an invalid job or payload, DATABASE_URL not set); 3 the database
+cannot be reached or did not answer within --timeout (default 10 s; connecting gives up
+after 5 s).`
+
+/**
+ * The `steadfast` command and its subcommands. Needs a `Connection`; run
+ * it with `main` for the exit codes and one-line errors.
  *
  * @example
  * ```ts
  * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import * as NodeServices from "@effect/platform-node/NodeServices"
  * import { Effect, Layer } from "effect"
- * import { Command } from "effect/cli"
  * import { MemoryJobStore } from "steadfast"
  * import { Cli } from "steadfast/cli"
  *
- * Cli.command.pipe(
- *   Command.run({ version: "0.1.0" }),
- *   Effect.provide(Layer.merge(NodeServices.layer, MemoryJobStore.layer)),
+ * Cli.main(process.argv.slice(2), { version: "0.1.0" }).pipe(
+ *   Effect.provide(Layer.mergeAll(NodeServices.layer, Cli.layerStore.pipe(Layer.provide(MemoryJobStore.layer)))),
  *   NodeRuntime.runMain
  * )
  * ```
@@ -148,6 +110,82 @@ const history = Command.make(
  * @since 0.1.0
  */
 export const command = Command.make("steadfast").pipe(
-  Command.withDescription("Inspect and change Steadfast schedules"),
-  Command.withSubcommands([jobs, preview, pause, resume, trigger, remove, history])
+  Command.withDescription(description),
+  Command.withSubcommands([...JobCommands.commands, ...RunCommands.commands])
 )
+
+// Usage errors as one line (or the JSON error document) instead of the help
+// page followed by the errors; help asked for (or no command) as usual.
+const presenter = (json: boolean): CliOutput.Presenter => ({
+  present: (event) =>
+    event._tag !== "InvalidInvocation" ? CliOutput.defaultPresenter.present(event) : Effect.gen(function*() {
+      const [first] = event.errors
+      const message = event.errors.map((error) => error.message.split("\n")[0]).join("; ")
+      const path = event.commandPath.join(" ")
+      if (json) {
+        const tag = first === undefined ? "UsageError" : first._tag
+        return yield* Console.log(JSON.stringify({ error: { _tag: tag, message, exitCode: 2 } }))
+      }
+      yield* Console.error(`steadfast: ${message} (see \`${path} --help\`)`)
+    })
+})
+
+const wantsJson = (args: ReadonlyArray<string>): boolean => {
+  const end = args.indexOf("--")
+  return (end === -1 ? args : args.slice(0, end)).includes("--json")
+}
+
+/**
+ * Runs `command` on `args` (without the program's name): prints the result
+ * or the error, and fails, when it fails, only with an error that carries
+ * its exit code (`Runtime.errorExitCode`) and is marked reported, so
+ * `NodeRuntime.runMain` exits with that code and prints nothing more.
+ *
+ * @example
+ * ```ts
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import * as NodeServices from "@effect/platform-node/NodeServices"
+ * import { Effect, Layer } from "effect"
+ * import { Cli } from "steadfast/cli"
+ *
+ * const connection = Cli.layerPostgres({ url: process.env["DATABASE_URL"], schema: "jobs" })
+ * Cli.main(process.argv.slice(2), { version: "1.0.0" }).pipe(
+ *   Effect.provide(Layer.merge(NodeServices.layer, connection)),
+ *   NodeRuntime.runMain
+ * )
+ * ```
+ *
+ * @since 0.4.0
+ */
+export const main = (args: ReadonlyArray<string>, options: { readonly version: string }) => {
+  const json = wantsJson(args)
+  return Command.runWith(command, { version: options.version })(args).pipe(
+    Effect.provide(CliOutput.layerPresenter(presenter(json))),
+    // Stdout is the commands' output (one JSON document with --json): logs go to stderr.
+    Effect.provideService(Logger.LogToStderr, true),
+    Effect.catch((error): Effect.Effect<never, Reported> => {
+      if (error instanceof Reported) return Effect.fail(error)
+      // Help shown: for errors (already printed, one line) and for no command at all.
+      if (CliError.isCliError(error) && error._tag === "ShowHelp") return Effect.fail(new Reported({ code: 2 }))
+      return report(json, error)
+    }),
+    Effect.withSpan("Cli.main", { attributes: { command: args.find((arg) => !arg.startsWith("-")) ?? "" } })
+  )
+}
+
+/**
+ * Whether a value is the error `main` fails with (already printed): `code`
+ * is the exit code.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Cli } from "steadfast/cli"
+ *
+ * const exitCode = (program: Effect.Effect<void, unknown>) =>
+ *   program.pipe(Effect.as(0), Effect.catch((error) => Effect.succeed(Cli.isExit(error) ? error.code : 1)))
+ * ```
+ *
+ * @since 0.4.0
+ */
+export const isExit = (u: unknown): u is Reported => u instanceof Reported
