@@ -8,7 +8,8 @@ export default defineConfig({
     alias: [
       { find: /^steadfast$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
       { find: /^steadfast\/testing$/, replacement: fileURLToPath(new URL("./src/testing/index.ts", import.meta.url)) },
-      { find: /^steadfast\/cli$/, replacement: fileURLToPath(new URL("./src/cli/index.ts", import.meta.url)) }
+      { find: /^steadfast\/cli$/, replacement: fileURLToPath(new URL("./src/cli/index.ts", import.meta.url)) },
+      { find: /^steadfast\/admin$/, replacement: fileURLToPath(new URL("./src/admin/index.ts", import.meta.url)) }
     ]
   },
   test: {

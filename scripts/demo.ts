@@ -3,7 +3,8 @@
  *
  * Starts an embedded PostgreSQL in STEADFAST_DATA_DIR (default `.data/pg`,
  * git-ignored; or uses DATABASE_URL), declares two jobs in code, adds one at
- * run time, and prints a line per run. Ctrl-C stops it cleanly: running
+ * run time, and prints a line per run. It serves the admin API and the
+ * dashboard (their URL and token are printed at start). Ctrl-C stops it cleanly: running
  * handlers finish, the server stops. Start it again: the schedules and the
  * history are still there. After a long stop, the fires missed meanwhile are
  * settled by each job's misfire policy: one summary line per job says how
@@ -12,7 +13,10 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PgClient } from "@effect/sql-pg"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { HttpServer } from "effect/http"
+import { randomBytes } from "node:crypto"
 import * as path from "node:path"
+import { Admin, Dashboard } from "../src/admin/index.ts"
 import { type Event, Job, PgJobStore, Scheduler, Task, Trigger } from "../src/index.ts"
 import * as EmbeddedPg from "./lib/EmbeddedPg.ts"
 import * as LateFires from "./lib/LateFires.ts"
@@ -91,8 +95,31 @@ const printEvents = (scheduler: Scheduler.Scheduler["Service"]) => {
   )
 }
 
+/**
+ * The admin API and dashboard on STEADFAST_ADMIN_PORT (default 7070; 0 picks
+ * a free port) of 127.0.0.1, with one operator token: STEADFAST_ADMIN_TOKEN,
+ * or a random one printed at start (this demo's only secret, printed so that
+ * you can log in; a real deployment passes its tokens as `Redacted` values
+ * and never prints them).
+ */
+const adminPort = Number(process.env["STEADFAST_ADMIN_PORT"] ?? "7070")
+const adminToken = process.env["STEADFAST_ADMIN_TOKEN"] || randomBytes(18).toString("base64url")
+const AdminLive = Admin.serve({
+  port: Number.isInteger(adminPort) && adminPort >= 0 ? adminPort : 7070,
+  prefix: "/admin",
+  tokens: [{ name: "demo", role: "operator", secret: Redacted.make(adminToken) }],
+  routes: Dashboard.layer()
+})
+
+const announceAdmin = Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const url = HttpServer.formatAddress(server.address)
+  yield* Effect.log(`dashboard: ${url}/admin/ui  (API under ${url}/admin, token: ${adminToken})`)
+})
+
 const program = Effect.gen(function*() {
   const scheduler = yield* Scheduler.Scheduler
+  yield* announceAdmin
   // Subscribe before this program's first store round trip: the burst of a
   // long stop is published by the dispatcher's first claim, right after
   // registration, and a subscriber made later would miss it.
@@ -134,7 +161,7 @@ const SchedulerLive = Scheduler.layer({ tasks: [syncDevice, heartbeat], jobs, sh
 
 program.pipe(
   Effect.onInterrupt(() => Effect.log("stopping: no new claims, running handlers finish, then the database stops")),
-  Effect.provide(SchedulerLive),
+  Effect.provide(AdminLive.pipe(Layer.provideMerge(SchedulerLive))),
   // Stopped by a signal (or ended): not when it could not start.
   Effect.onExit((exit) =>
     Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? Effect.void : Effect.log("stopped cleanly")

@@ -6,6 +6,7 @@
  * this file's own database; the stop is made long by moving the stored jobs'
  * next fires back by hours, as if the demo had been stopped that long.
  */
+import { Schema } from "effect"
 import { assert, describe, it } from "vitest"
 import { Event } from "../src/index.ts"
 import * as LateFires from "../scripts/lib/LateFires.ts"
@@ -26,12 +27,28 @@ const summaryPattern =
 describe("demo (real processes)", () => {
   it("after a long stop: one summary line per job, with the count and ISO times, and no line per fire", async () => {
     const url = await databaseUrl()
-    const env = { DATABASE_URL: url }
+    // Port 0: a free port, so a demo already running here does not matter.
+    const env = { DATABASE_URL: url, STEADFAST_ADMIN_PORT: "0" }
 
     const first = Script.start("demo.ts", [], env)
     try {
+      // It prints the dashboard's URL and a token, and both work.
+      const announced = await first.waitFor((line) => line.includes("dashboard: "), 60_000)
+      const [, ui, api, token] = /dashboard: (\S+) +\(API under (\S+), token: ([^)\s]+)\)/.exec(announced) ?? []
+      assert.isDefined(token, announced)
+      const login = await fetch(`${ui}/login`)
+      assert.strictEqual(login.status, 200)
+      assert.include(await login.text(), "<form")
       await first.waitFor((line) => line.includes("running; Ctrl-C to stop"), 60_000)
+      // The declared jobs are registered once a heartbeat ran.
       await first.waitFor((line) => /succeeded\s+heartbeat/.test(line), 30_000)
+      const jobs = await fetch(`${api}/jobs`, { headers: { authorization: `Bearer ${token}` } })
+      assert.strictEqual(jobs.status, 200)
+      const page = Schema.decodeUnknownSync(Schema.Struct({ jobs: Schema.Array(Schema.Struct({ id: Schema.String })) }))(
+        await jobs.json()
+      )
+      assert.deepStrictEqual(page.jobs.map((job) => job.id).sort(), Object.keys(periods).sort())
+      assert.strictEqual((await fetch(`${api}/jobs`)).status, 401)
     } finally {
       await first.stop(30_000)
     }

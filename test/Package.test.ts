@@ -99,6 +99,13 @@ describe("package", () => {
         path.join(app, "package-lock.json"),
         JSON.stringify(Consumer.lockfileFor("app", dependencies, tarball, manifest), null, 2)
       )
+      // The package's own dependencies in npm's cache (a no-op when `npm ci` here put them there), so
+      // that the application installs offline.
+      const own = Object.keys(typeof manifest["dependencies"] === "object" && manifest["dependencies"] !== null ? manifest["dependencies"] : {})
+      if (own.length > 0) {
+        const specs = own.map((name) => `${name}@${Consumer.installedVersion(name)}`)
+        await Consumer.runOk("npm", ["cache", "add", ...specs], { cwd: app, env, timeoutMs: 120_000 })
+      }
       await Consumer.runOk("npm", ["ci", "--offline", "--no-audit", "--no-fund"], { cwd: app, env, timeoutMs: 120_000 })
       fs.writeFileSync(
         path.join(app, "main.ts"),
@@ -171,6 +178,45 @@ describe("package", () => {
       // Interrupted by the signal and shut down (130), not killed by it.
       assert.deepStrictEqual({ code: stopped.code, signal: stopped.signal }, { code: 130, signal: null }, consumer.output())
       assert.isBelow(stopped.ms, 10_000)
+    })
+
+    it("the installed steadfast/admin serves the API and the dashboard, its htmx and uPlot from the installed packages", async () => {
+      fs.writeFileSync(
+        path.join(app, "admin.ts"),
+        [
+          `import * as NodeRuntime from "@effect/platform-node/NodeRuntime"`,
+          `import { Effect, Layer, Redacted } from "effect"`,
+          `import { HttpServer } from "effect/http"`,
+          `import { MemoryJobStore, Scheduler } from "steadfast"`,
+          `import { Admin, Dashboard } from "steadfast/admin"`,
+          `const server = Admin.serve({ port: 0, tokens: [{ name: "ops", role: "viewer", secret: Redacted.make("s3cret") }], routes: Dashboard.layer() })`,
+          `  .pipe(Layer.provide(Scheduler.layer({ tasks: [] }).pipe(Layer.provide(MemoryJobStore.layer))))`,
+          `Effect.gen(function*() {`,
+          `  const http = yield* HttpServer.HttpServer`,
+          `  console.log("listening " + HttpServer.formatAddress(http.address))`,
+          `  return yield* Effect.never`,
+          `}).pipe(Effect.provide(server), NodeRuntime.runMain)`
+        ].join("\n")
+      )
+      const admin = Consumer.start(process.execPath, ["admin.ts"], { cwd: app, env })
+      try {
+        const line = await admin.waitFor(/listening (\S+)/, 30_000)
+        const base = /listening (\S+)/.exec(line)![1]!
+        const auth = { headers: { authorization: "Bearer s3cret" } }
+        assert.strictEqual((await fetch(`${base}/jobs`, auth)).status, 200)
+        assert.strictEqual((await fetch(`${base}/jobs`)).status, 401)
+        const login = await fetch(`${base}/ui/login`)
+        assert.strictEqual(login.status, 200)
+        assert.include(await login.text(), "<form")
+        // The pages' scripts and styles, read from the installed htmx.org and uplot packages.
+        for (const asset of ["htmx.min.js", "uPlot.iife.min.js", "uPlot.min.css"]) {
+          const served = await fetch(`${base}/ui/assets/${asset}`)
+          assert.strictEqual(served.status, 200, asset)
+          assert.isAbove((await served.text()).length, 1_000, asset)
+        }
+      } finally {
+        await admin.stop("SIGTERM", 10_000)
+      }
     })
 
     it("the installed bin lists the jobs the example registered, and says in one line when DATABASE_URL is missing", async () => {

@@ -175,8 +175,13 @@ export const lockfileFor = (
   }
   const packageName = String(manifest["name"])
   for (const dependency of Object.keys(dependencies)) if (dependency !== packageName) visit("", dependency)
+  // The package's own dependencies (the dashboard's htmx and uPlot), hoisted beside it.
+  const ownDependencies = manifest["dependencies"]
+  if (typeof ownDependencies === "object" && ownDependencies !== null) {
+    for (const dependency of Object.keys(ownDependencies)) visit("", dependency)
+  }
   const own = Object.fromEntries(
-    ["bin", "engines", "license", "peerDependencies", "peerDependenciesMeta"]
+    ["bin", "dependencies", "engines", "license", "peerDependencies", "peerDependenciesMeta"]
       .filter((key) => manifest[key] !== undefined)
       .map((key) => [key, manifest[key]])
   )
