@@ -2,7 +2,8 @@
  * Metrics (issue 14): a real scheduler on a real PostgreSQL runs known jobs
  * (two succeed, one fails, one times out, one misses its only fire, one
  * keeps skipping fires while its run holds the overlap slot); then the
- * Prometheus text (`Metrics.prometheus`) must count exactly what the store's
+ * Prometheus text (scraped from the admin server's `/metrics`, as
+ * Prometheus does; elsewhere `Metrics.prometheus`) must count exactly what the store's
  * history holds, by job, task and outcome, with histograms counting the
  * executed runs by task, and the gauges showing the run in flight and the
  * store available. Through a store outage and a loop's defect, the store
@@ -11,7 +12,9 @@
  * Each test has a registry of its own.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer, Metric, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { HttpServer } from "effect/http"
+import * as Admin from "../src/admin/Admin.ts"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
 import * as Metrics from "../src/Metrics.ts"
@@ -78,6 +81,13 @@ describe("metrics", () => {
         )
       )
       const scheduler = Context.get(context, Scheduler.Scheduler)
+      // Scraped as Prometheus does: GET /metrics of the admin server, with a viewer's token.
+      const server = yield* Layer.build(
+        Admin.serve({ port: 0, tokens: [{ name: "prometheus", role: "viewer", secret: Redacted.make("scrape-secret") }] }).pipe(
+          Layer.provide(Layer.succeedContext(context))
+        )
+      )
+      const metricsUrl = `${HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)}/metrics`
       const now = yield* store.now
       yield* scheduler.addMany([
         Job.make(work, { id: "ok-a", payload: {}, trigger: Trigger.once(now) }),
@@ -97,7 +107,15 @@ describe("metrics", () => {
 
       const states = (jobId: string) =>
         Effect.map(scheduler.history({ jobId, limit: 1_000 }), (records) => records.map((record) => record.state))
-      const scrape = Effect.map(Metrics.prometheus, parse)
+      const scrape = Effect.map(
+        Effect.promise(() =>
+          fetch(metricsUrl, { headers: { authorization: "Bearer scrape-secret" } }).then((response) => {
+            assert.strictEqual(response.status, 200)
+            return response.text()
+          })
+        ),
+        parse
+      )
 
       // While `busy` runs and skips: one run in flight, some skipped fires.
       assert.isTrue(yield* eventually(Effect.map(states("busy"), (s) => s.filter((x) => x === "skipped").length >= 2)))
