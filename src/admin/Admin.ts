@@ -13,11 +13,13 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as HttpApiClient from "effect/http-api/HttpApiClient"
@@ -185,20 +187,35 @@ export const client = (
 /**
  * The scheduler's events as a Server-Sent Events response (one JSON object
  * per message, a `Ping` every 15 s): what `/events` answers, for routes
- * mounted beside the API that authenticate their own way (the dashboard).
+ * mounted beside the API (through `Options.routes`, where `Auth.Tokens` is
+ * given). It asks for a bearer token of any role itself, as `/events` does
+ * (401 without one): the events carry errors, which may name hosts.
  *
  * @example
  * ```ts
  * import { HttpRouter } from "effect/http"
  * import { Admin } from "steadfast/admin"
  *
- * export const LiveEvents = HttpRouter.add("GET", "/ui/events", Admin.eventsResponse)
+ * export const LiveEvents = HttpRouter.add("GET", "/live", Admin.eventsResponse)
  * ```
  *
  * @since 0.3.0
  */
-export const eventsResponse: Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scheduler> = Effect.gen(
+export const eventsResponse: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  Scheduler | Auth.Tokens | HttpServerRequest.HttpServerRequest
+> = Effect.gen(
   function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const tokens = yield* Auth.Tokens
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers["authorization"] ?? "")?.[1]
+    if (bearer === undefined || Option.isNone(tokens.authenticate(bearer))) {
+      return HttpServerResponse.jsonUnsafe(
+        { _tag: "Unauthorized", message: "a valid bearer token is required (Authorization: Bearer <token>)" },
+        { status: 401 }
+      )
+    }
     const scheduler = yield* Scheduler
     return HttpServerResponse.stream(
       System.eventMessages(scheduler.events).pipe(

@@ -13,7 +13,7 @@ import { Admin } from "steadfast/admin"
 import { JobStore } from "../../src/JobStore.ts"
 import * as Scheduler from "../../src/Scheduler.ts"
 import * as Pg from "../support/Pg.ts"
-import { echo, field, request, targetLayer, tokens } from "./Support.ts"
+import { echo, field, request, targetLayer, tokens, viewerSecret } from "./Support.ts"
 
 let hang = false
 const hangingClaims = Layer.effect(
@@ -51,6 +51,14 @@ layer(server, { timeout: 60_000, excludeTestServices: true })("admin API: /healt
       const stalled = field(reply.body, "stalled")
       assert.isTrue(Array.isArray(stalled) && stalled.includes("dispatcher"), reply.text)
       assert.strictEqual(field(field(reply.body, "health"), "node"), (yield* (yield* Scheduler.Scheduler).health).node)
+      // The loop's error text is for token holders; an anonymous probe sees that there is one.
+      const dispatcherError = (body: unknown) => {
+        const loops = field(field(body, "health"), "loops")
+        return Array.isArray(loops) ? field(loops.find((loop) => field(loop, "name") === "dispatcher"), "lastError") : undefined
+      }
+      assert.strictEqual(dispatcherError(reply.body), "(withheld: ask with a token)", reply.text)
+      const told = yield* request("GET", "/healthz", { token: viewerSecret })
+      assert.match(String(dispatcherError(told.body)), /^stalled/, told.text)
       let healed = yield* request("GET", "/healthz")
       const healDeadline = Date.now() + 20_000
       while (healed.status !== 200 && Date.now() < healDeadline) {

@@ -205,6 +205,11 @@ layer(serverLayer({ schema: "admin_jobs" }), { timeout: 60_000, excludeTestServi
       const empty = yield* asOperator("POST", "/jobs/pause", {})
       assert.strictEqual(empty.status, 400)
       assert.strictEqual(field(empty.body, "_tag"), "EmptyFilter")
+      // A cleared search box is no filter either (an empty text would match every job).
+      for (const blank of [{ text: "" }, { task: "" }, { text: "", task: "" }]) {
+        const refused = yield* asOperator("POST", "/jobs/pause", blank)
+        assert.strictEqual(field(refused.body, "_tag"), "EmptyFilter", JSON.stringify(blank))
+      }
       const paused = yield* asOperator("POST", "/jobs/pause", { text: "bulk-a-" })
       assert.strictEqual(paused.status, 200, paused.text)
       assert.deepStrictEqual(paused.body, { matched: 3, changed: ["bulk-a-1", "bulk-a-2", "bulk-a-3"] })

@@ -55,8 +55,10 @@ layer(server, { timeout: 60_000, excludeTestServices: true })("admin API mounted
       assert.strictEqual((yield* request("GET", "/admin/whoami", { token: "guess" })).text, "nobody")
     }))
 
-  it.effect("Admin.eventsResponse streams the scheduler's events on a route mounted beside the API", () =>
+  it.effect("Admin.eventsResponse streams the scheduler's events on a route mounted beside the API, to a token holder only", () =>
     Effect.gen(function*() {
+      assert.strictEqual((yield* request("GET", "/admin/live")).status, 401)
+      assert.strictEqual((yield* request("GET", "/admin/live", { token: "not-a-token" })).status, 401)
       assert.strictEqual((yield* request("POST", "/admin/jobs", { token: operatorSecret, body: newJob("live-1") })).status, 201)
       const message = yield* awaitEvent(
         "/admin/live",

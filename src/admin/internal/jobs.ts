@@ -92,7 +92,8 @@ export const layer = HttpApiBuilder.group(
     // Pauses (or resumes) every job the filter matches that is not so already, page by page.
     const bulk = (filter: AdminSchema.BulkFilter, paused: boolean) =>
       Effect.gen(function*() {
-        if (filter.task === undefined && filter.text === undefined && filter.all !== true) {
+        // An empty task or text (a cleared search box) would match every job: no filter either.
+        if (!filter.task && !filter.text && filter.all !== true) {
           return yield* new AdminSchema.EmptyFilter({ message: "give task or text, or all: true to act on every job" })
         }
         let matched = 0

@@ -7,6 +7,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Stream from "effect/Stream"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -19,6 +20,7 @@ import { Scheduler } from "../../Scheduler.ts"
 import type * as Supervisor from "../../Supervisor.ts"
 import { AdminApi, RequestValidation } from "../AdminApi.ts"
 import * as AdminSchema from "../AdminSchema.ts"
+import * as Auth from "../Auth.ts"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -75,6 +77,12 @@ const isStalled = (loop: Supervisor.LoopHealth): boolean =>
   (loop.stalls > 0 && loop.lastError?.startsWith("stalled") === true && loop.lastFailure !== null &&
     (loop.lastProgress === null || loop.lastProgress < loop.lastFailure))
 
+const withoutErrors = (health: Supervisor.Health): Supervisor.Health => ({
+  ...health,
+  store: { ...health.store, lastError: health.store.lastError === null ? null : "(withheld: ask with a token)" },
+  loops: health.loops.map((loop) => ({ ...loop, lastError: loop.lastError === null ? null : "(withheld: ask with a token)" }))
+})
+
 /** @internal */
 export const layer = HttpApiBuilder.group(
   AdminApi,
@@ -83,9 +91,13 @@ export const layer = HttpApiBuilder.group(
     const scheduler = yield* Scheduler
     return handlers
       .handle("healthz", () =>
-        Effect.flatMap(scheduler.health, (health) => {
-          const stalled = health.loops.filter(isStalled).map((loop) => loop.name)
-          return stalled.length === 0 ? Effect.succeed(health) : Effect.fail(new AdminSchema.Unhealthy({ stalled, health }))
+        Effect.gen(function*() {
+          const full = yield* scheduler.health
+          // Without a token (a public probe), no error text: a store error
+          // names the database's host and the driver's message.
+          const health = Option.isSome(yield* Auth.CurrentPrincipal) ? full : withoutErrors(full)
+          const stalled = full.loops.filter(isStalled).map((loop) => loop.name)
+          return stalled.length === 0 ? health : yield* new AdminSchema.Unhealthy({ stalled, health })
         }))
       .handle("readyz", () =>
         Effect.gen(function*() {
