@@ -144,6 +144,30 @@ describe("PgJobStore", () => {
       assert.strictEqual(error.reason, "InvalidOptions")
     }))
 
+  it.live("history pages in numeric id order: runs at one fire time whose ids cross a digit boundary are each listed once", () =>
+    Effect.gen(function*() {
+      const store = yield* Pg.makeStore({ schema: "pages_ids" })
+      const task = unique("task")
+      // (The schema is made at the store's first call.)
+      const now = yield* store.now
+      const sql = yield* Pg.makeClient({ maxConnections: 1 })
+      // Ids 95 to 105: as text, "99" sorts after "105".
+      yield* sql`ALTER TABLE pages_ids.runs ALTER COLUMN id RESTART WITH 95`
+      yield* store.addMany(Array.from({ length: 11 }, (_, i) =>
+        Job.make(taskNamed(task), { id: `same-instant-${i}`, payload: null, trigger: Trigger.once(now - 1_000) })))
+      const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 100, leaseMs: 30_000 })
+      assert.deepStrictEqual(runs.map((run) => Number(run.id)).sort((a, b) => a - b), Array.from({ length: 11 }, (_, i) => 95 + i))
+      const seen: Array<string> = []
+      let before: string | undefined = undefined
+      for (let page = 0; page < 5; page++) {
+        const result: { readonly runs: ReadonlyArray<Run.RunRecord>; readonly next: string | null } = yield* store.historyPage({ limit: 5, before })
+        seen.push(...result.runs.map((run) => run.id))
+        if (result.next === null) break
+        before = result.next
+      }
+      assert.deepStrictEqual(seen, Array.from({ length: 11 }, (_, i) => String(105 - i)))
+    }))
+
   it.live("manual and catch-up runs wait for an overlap slot instead of being skipped", () =>
     Effect.gen(function*() {
       const store = yield* Pg.makeStore({ schema: "exempt" })

@@ -183,10 +183,12 @@ export const history = (
   if (query.before !== undefined) {
     where.push(sql`(fire_time, id) < (${query.before.fireTime}::bigint, ${query.before.id}::bigint)`)
   }
+  // Ordered by the table's columns (`r.id`, a number), not the output's
+  // `id`, which is its text: "99" sorts after "105", and the cursor compares numbers.
   return sql<RunRow>`
-    SELECT ${sql.literal(runColumns())} FROM ${t.runs}
+    SELECT ${sql.literal(runColumns())} FROM ${t.runs} r
     WHERE ${sql.and(where)}
-    ORDER BY fire_time DESC, id DESC
+    ORDER BY r.fire_time DESC, r.id DESC
     LIMIT ${query.limit}`
 }
 
