@@ -98,6 +98,8 @@ interface Held {
   slot: boolean
   /** When it took its slot (this process's clock), for the mean run time; -1 until then. */
   since: number
+  /** An operator cancelled it while its handler ran: an interruption records it `cancelled`. */
+  cancelling?: boolean
 }
 
 interface Finished {
@@ -235,6 +237,20 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       meanRunMs = meanRunMs === undefined ? took : meanRunMs + (took - meanRunMs) / 8
     }
 
+    const cancelledOutcome = (run: Run.Claimed, endedAt: number) => ({
+      run,
+      outcome: {
+        id: run.id,
+        token: run.token,
+        state: "cancelled" as const,
+        attempt: run.attempt,
+        error: null,
+        note: "cancelled by operator",
+        endedAt
+      },
+      event: Event.RunCancelled({ jobId: run.jobId, fireTime: run.fireTime, runId: run.id, attempt: run.attempt, at: endedAt })
+    })
+
     const interrupted = (entry: Held) =>
       Effect.gen(function*() {
         // Revoked, withdrawn or superseded (no outcome of this node counts), or
@@ -244,6 +260,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         const { run } = entry
         const endedAt = yield* Clock.currentTimeMillis
         release(entry, endedAt)
+        if (entry.cancelling === true) return yield* Queue.offer(outcomes, cancelledOutcome(run, endedAt))
         // Interrupted by shutdown after the grace period: record it honestly.
         const error = "interrupted: the node shut down before the handler finished"
         yield* Queue.offer(outcomes, {
@@ -452,19 +469,30 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             const entry = held.get(id)
             if (entry === undefined || entry.run.token !== token || entry.phase === "done") return
             const { fiber, run } = entry
-            // Done first (neither its end nor its interrupt hook writes an
-            // outcome); held until recorded, so its lease is still renewed.
+            if (entry.phase === "running" && fiber !== undefined) {
+              // Its handler runs: interrupted, it is recorded cancelled (see
+              // `interrupted`); ended first on its own, its own outcome
+              // stands (the work was done). One that ignores interruption
+              // past `marginMs` is recorded cancelled all the same and
+              // abandoned, as at shutdown. Held until recorded, so its lease
+              // is still renewed.
+              entry.cancelling = true
+              const abandoned = Effect.suspend(() => {
+                if (!current(entry) || entry.phase !== "running") return Effect.void
+                entry.phase = "done"
+                return Effect.flatMap(Clock.currentTimeMillis, (endedAt) => {
+                  release(entry, endedAt)
+                  return Queue.offer(outcomes, cancelledOutcome(run, endedAt))
+                })
+              })
+              yield* Effect.forkIn(Effect.andThen(Bounded.within(Fiber.interrupt(fiber), marginMs), abandoned), scope)
+              return
+            }
+            // Not started (queued, or claimed ahead of its instant): it never starts.
             leave(entry)
             release(entry, yield* Clock.currentTimeMillis)
             entry.phase = "done"
-            const recorded = Effect.flatMap(Clock.currentTimeMillis, (endedAt) =>
-              Queue.offer(outcomes, {
-                run,
-                outcome: { id, token, state: "cancelled", attempt: run.attempt, error: null, note: "cancelled by operator", endedAt },
-                event: Event.RunCancelled({ jobId: run.jobId, fireTime: run.fireTime, runId: id, attempt: run.attempt, at: endedAt })
-              }))
-            const stopped = fiber === undefined ? Effect.void : Bounded.within(Fiber.interrupt(fiber), marginMs)
-            yield* Effect.forkIn(Effect.andThen(stopped, recorded), scope)
+            yield* Queue.offer(outcomes, cancelledOutcome(run, yield* Clock.currentTimeMillis))
           }), { discard: true }),
         pump
       )
