@@ -405,7 +405,8 @@ export class JobStore extends Context.Service<JobStore, {
    * under `node` with one of `tokens` (see `ClaimRequest.token`), their leases
    * renewed for `leaseMs`. A node passes only tokens of its own claims that
    * went unanswered, so it runs each of their runs once. Runs of a job
-   * removed since are not returned (their leases expire).
+   * removed since, and runs an operator asked to cancel meanwhile, are not
+   * returned (their leases expire; the reaper records the cancelled ones).
    */
   readonly adopt: (
     node: string,

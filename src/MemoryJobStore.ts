@@ -366,6 +366,8 @@ export const make = Effect.gen(function*() {
       const adopted: Array<Run.Claimed> = []
       for (const row of runs.values()) {
         if (row.record.state !== "running" || row.record.node !== node || !wanted.has(row.token)) continue
+        // Cancelled before its node learned it held the run: never started (the reaper records it).
+        if (row.cancelRequested) continue
         const job = jobs.get(row.record.jobId)
         if (job === undefined) continue
         row.leaseUntil = t + leaseMs

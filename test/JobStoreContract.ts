@@ -408,6 +408,15 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         const another = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000, token: unique("token") })
         assert.deepStrictEqual(another.runs.map((r) => r.jobId), [other])
 
+        // A run of a lost claim cancelled before its node adopts it is not adopted: it never starts.
+        const cancelToken = unique("token")
+        const doomed = unique("doomed")
+        yield* store.add(oneOff(task, doomed, now - 1))
+        const cancelledClaim = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 100, token: cancelToken })
+        assert.deepStrictEqual(cancelledClaim.runs.map((r) => r.jobId), [doomed])
+        yield* store.cancel(cancelledClaim.runs[0]!.id)
+        assert.deepStrictEqual(yield* store.adopt("n", [cancelToken], 30_000), [])
+
         const adopted = yield* store.adopt("n", [token, unique("never")], 30_000)
         assert.deepStrictEqual(adopted, lost.runs)
         assert.deepStrictEqual(yield* store.adopt("m", [token], 30_000), [])

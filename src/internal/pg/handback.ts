@@ -36,7 +36,8 @@ export interface AdoptedRow {
 
 /**
  * Renews and returns the runs running under `node` with one of `tokens`
- * whose job still exists, in the order a claim returns them.
+ * whose job still exists and no operator asked to cancel, in the order a
+ * claim returns them.
  *
  * @internal
  */
@@ -52,6 +53,9 @@ export const adopt = (
       UPDATE ${t.runs} r SET lease_until = ${sql.literal(nowMs)} + ${leaseMs}::bigint
       FROM ${t.jobs} j
       WHERE j.id = r.job_id AND r.state = 'running' AND r.node = ${node}::text AND r.token = ANY(${texts(tokens)})
+        -- Cancelled before its node learned it held the run: never started
+        -- (its lease runs out and the reaper records it cancelled).
+        AND NOT r.cancel_requested
       RETURNING r.id, r.job_id, r.fire_time, r.due_at, r.attempt, r.token, r.started_at, r.manual, r.payload, j.definition, j.paused
     )
     SELECT id::text AS id, job_id, fire_time, due_at, attempt, token, started_at, manual, payload, definition, paused
