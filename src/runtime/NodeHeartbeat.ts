@@ -111,7 +111,13 @@ export const make = (options: Options): Loop => {
   const body = Effect.gen(function*() {
     while (true) {
       const beat = yield* info(options)
-      yield* Effect.retry(store.heartbeat(beat), options.retry)
+      // A beat the store does not take, even retried, is skipped: the loop
+      // goes on to the next (an outage is the store guard's to report, and
+      // restarting this loop through one would only add restarts to it).
+      // Each attempt has the store's deadline, so the loop never hangs here.
+      yield* Effect.retry(store.heartbeat(beat), options.retry).pipe(
+        Effect.catchTag("StoreError", (error) => Effect.logWarning(`node heartbeat not written: ${error.message}`))
+      )
       yield* supervisor.progress(name)
       yield* Effect.sleep(options.intervalMs)
     }
