@@ -575,6 +575,6 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     ),
     health: supervisor.health,
     awaitReady: readiness.await,
-    ...OperatorQueries.make({ store, guard, staleAfterMs: 3 * nodeHeartbeatMs })
+    ...OperatorQueries.make({ store, guard, staleAfterMs: 3 * nodeHeartbeatMs, publish })
   })
 })

@@ -9,7 +9,7 @@
  * they say of themselves, and drops a node at its clean shutdown.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Layer, Option, Schema, Scope, Stream } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import * as os from "node:os"
 import type { Event } from "../src/Event.ts"
 import * as Job from "../src/Job.ts"
@@ -241,5 +241,31 @@ describe("cluster state (two nodes, one database)", () => {
       assert.strictEqual(yield* field(s.cancel("999999999999")), "RunNotFound")
       assert.isTrue(Option.isNone(yield* s.getRun("nope")))
       assert.deepStrictEqual(yield* s.listJobs({}), { jobs: [], next: null })
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a pending run cancelled through the Scheduler is told as RunCancelled, like one its node cancels", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode({ tasks: [otherTask], node: "node-p", shutdownGrace: 0 }, { schema: "cluster_pending" })
+      yield* Effect.addFinalizer(() => a.close)
+      const s = a.scheduler
+      const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+      // Paused: its manual run stays pending, unclaimed.
+      yield* s.add(Job.make(otherTask, { id: "held-back", payload: null, trigger: Trigger.once(now + 3_600_000) }))
+      yield* s.pause("held-back")
+      const pending = yield* s.trigger("held-back")
+      assert.strictEqual(pending.state, "pending")
+      const told = yield* s.events.pipe(
+        Stream.filter((event): event is Extract<Event, { _tag: "RunCancelled" }> => event._tag === "RunCancelled"),
+        Stream.take(1),
+        Stream.runHead,
+        Effect.timeout("10 seconds"),
+        // Subscribed before the cancel below: started at once, up to its first wait.
+        (listening) => Effect.forkScoped(listening, { startImmediately: true })
+      )
+      const cancelled = yield* s.cancel(pending.id)
+      assert.strictEqual(cancelled.state, "cancelled")
+      const event = yield* Fiber.join(told)
+      assert.isTrue(Option.isSome(event), "a RunCancelled event")
+      assert.deepStrictEqual(Option.map(event, (e) => [e.runId, e.jobId]), Option.some([pending.id, "held-back"]))
     }).pipe(Effect.scoped), 60_000)
 })

@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { Event } from "../Event.ts"
 import * as Job from "../Job.ts"
 import type { HistoryPage, HistoryQuery, JobPage, JobQuery, JobStore, NodeRecord } from "../JobStore.ts"
 import { type RunNotCancellable, RunNotFound } from "../JobStore.ts"
@@ -111,6 +112,8 @@ export const make = (options: {
   readonly guard: StoreGuard
   /** How old a node's last heartbeat may be for `nodes` to list it. */
   readonly staleAfterMs: number
+  /** Where a run cancelled here and now (a pending one) is told. */
+  readonly publish: (event: Event) => Effect.Effect<void>
 }): Operations => {
   const { guard, store } = options
   const checked = <A, E>(problem: InvalidQuery | undefined, run: () => Effect.Effect<A, E>) =>
@@ -123,8 +126,20 @@ export const make = (options: {
     getRun: (id) => isRunId(id) ? guard("getRun", store.getRun(id)) : Effect.succeedNone,
     cancel: (id) =>
       isRunId(id)
-        // A pending run is cancelled here and now (counted); a running one by its node, which counts it.
-        ? Effect.tap(guard("cancel", store.cancel(id)), (record) => record.state === "cancelled" ? Telemetry.reaped([record]) : Effect.void)
+        // A pending run is cancelled here and now (counted and told); a running one by its node, which does both.
+        ? Effect.tap(guard("cancel", store.cancel(id)), (record) =>
+          record.state === "cancelled"
+            ? Effect.andThen(
+              Telemetry.reaped([record]),
+              options.publish(Event.RunCancelled({
+                jobId: record.jobId,
+                fireTime: record.fireTime,
+                runId: record.id,
+                attempt: record.attempt,
+                at: record.endedAt ?? record.dueAt
+              }))
+            )
+            : Effect.void)
         : Effect.fail(new RunNotFound({ id: typeof id === "string" ? id : "" })),
     stateCounts: (jobId, sinceMs) => {
       if (jobId !== undefined && !isJobId(jobId)) {
