@@ -438,8 +438,10 @@ export class JobStore extends Context.Service<JobStore, {
    * record is returned as it stands (still running): the owning node learns
    * of it (a wake-up on `cancelRequests`, else its next `renew`), interrupts
    * the handler and records it `cancelled`; if that node died, the reaper
-   * does. Asking again is harmless. A run that has ended is
-   * `RunNotCancellable`, an id that names no run `RunNotFound`. @since 0.4.0
+   * does. Asking again is harmless, also once it is cancelled (its record
+   * is returned: a retried request whose first answer was lost succeeds). A
+   * run that ended otherwise is `RunNotCancellable`, an id that names no run
+   * `RunNotFound`. @since 0.4.0
    */
   readonly cancel: (id: string) => Effect.Effect<Run.RunRecord, StoreError | RunNotFound | RunNotCancellable>
   /**

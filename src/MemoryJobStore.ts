@@ -437,7 +437,12 @@ export const make = Effect.gen(function*() {
       const row = runs.get(id)
       if (row === undefined) return Effect.fail(new RunNotFound({ id }))
       const done = Browse.cancel(row, t)
-      if (done === "ended") return Effect.fail(new RunNotCancellable({ id, state: row.record.state }))
+      if (done === "ended") {
+        // Cancelled already (a retried request, another operator): done, as asked.
+        return row.record.state === "cancelled"
+          ? Effect.succeed(row.record)
+          : Effect.fail(new RunNotCancellable({ id, state: row.record.state }))
+      }
       const wake = done === "requested" ? PubSub.publish(cancels, id) : notify
       return Effect.as(wake, row.record)
     })

@@ -244,10 +244,17 @@ export const operatorContract = (
         // Recorded once: the same outcome again changes nothing.
         assert.deepStrictEqual(yield* store.finish([ended]), [true])
 
-        const refused = failureOf(yield* Effect.exit(store.cancel(run!.id)))
+        // Cancelled already: asking again (a retry whose first answer was lost) succeeds with the record.
+        const again = yield* store.cancel(run!.id)
+        assert.deepStrictEqual([again.id, again.state], [run!.id, "cancelled"])
+        // A run that ended otherwise cannot be cancelled.
+        yield* store.triggerNow(id)
+        const [done] = (yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })).runs
+        assert.deepStrictEqual(yield* store.finish([succeeded(done!)]), [true])
+        const refused = failureOf(yield* Effect.exit(store.cancel(done!.id)))
         assert.deepStrictEqual([refused?._tag, refused?._tag === "RunNotCancellable" ? refused.state : undefined], [
           "RunNotCancellable",
-          "cancelled"
+          "succeeded"
         ])
         for (const unknown of ["999999999999", "nope", "0"]) {
           const missing = failureOf(yield* Effect.exit(store.cancel(unknown)))

@@ -105,7 +105,7 @@ layer(serverLayer({ schema: "admin_runs", tasks: [echo, failing, slow] }), { tim
         assert.deepStrictEqual(missing.body, { _tag: "RunNotFound", id: "999999999" })
       }))
 
-    it.effect("cancel: a pending run at once, a running one by its node within seconds; an ended one is 409", () =>
+    it.effect("cancel: a pending run at once (again: the same answer), a running one by its node within seconds; one that succeeded is 409", () =>
       Effect.gen(function*() {
         const store = yield* JobStore
         yield* store.add(Job.make(remote, { id: "cancel-pending", payload: null, trigger: Trigger.once(Date.now() + 86_400_000) }))
@@ -114,9 +114,10 @@ layer(serverLayer({ schema: "admin_runs", tasks: [echo, failing, slow] }), { tim
         assert.strictEqual(cancelled.status, 200, cancelled.text)
         assert.strictEqual(field(cancelled.body, "state"), "cancelled")
 
+        // Again (a retry whose first answer was lost): done, as asked.
         const again = yield* asOperator("POST", `/runs/${pending.id}/cancel`)
-        assert.strictEqual(again.status, 409)
-        assert.deepStrictEqual(again.body, { _tag: "RunNotCancellable", id: pending.id, state: "cancelled" })
+        assert.strictEqual(again.status, 200, again.text)
+        assert.strictEqual(field(again.body, "state"), "cancelled")
         const missing = yield* asOperator("POST", "/runs/999999999/cancel")
         assert.strictEqual(missing.status, 404)
         assert.strictEqual(field(missing.body, "_tag"), "RunNotFound")
@@ -130,6 +131,14 @@ layer(serverLayer({ schema: "admin_runs", tasks: [echo, failing, slow] }), { tim
         assert.strictEqual(asked.status, 200, asked.text)
         const ended = yield* eventually(`/runs/${runId}`, (body) => field(body, "state") === "cancelled", 10_000)
         assert.strictEqual(field(ended.body, "state"), "cancelled", ended.text)
+
+        // A run that ended otherwise: 409.
+        assert.strictEqual((yield* asOperator("POST", "/jobs", newJob("cancel-ended"))).status, 201)
+        const echoed = String(field((yield* asOperator("POST", "/jobs/cancel-ended/trigger", {})).body, "id"))
+        yield* eventually(`/runs/${echoed}`, (body) => field(body, "state") === "succeeded", 10_000)
+        const late = yield* asOperator("POST", `/runs/${echoed}/cancel`)
+        assert.strictEqual(late.status, 409, late.text)
+        assert.deepStrictEqual(late.body, { _tag: "RunNotCancellable", id: echoed, state: "succeeded" })
       }))
 
     it.effect("nodes lists this node with its pid, tasks and store status", () =>

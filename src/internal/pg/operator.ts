@@ -112,7 +112,15 @@ export const make = (sql: SqlClient.SqlClient, t: Tables, call: Call): Members =
     if (!runId.test(id)) return yield* new RunNotFound({ id })
     const [row] = yield* call("cancel", Browse.cancel(sql, t, id))
     if (row === undefined) return yield* new RunNotFound({ id })
-    if (row.record === null) return yield* new RunNotCancellable({ id, state: row.found })
+    if (row.record === null) {
+      // Cancelled already (by this request's first attempt, whose answer was
+      // lost, or by another operator): done, as asked.
+      if (row.found === "cancelled") {
+        const again = yield* getRun(id)
+        if (Option.isSome(again)) return again.value
+      }
+      return yield* new RunNotCancellable({ id, state: row.found })
+    }
     return toRecord(row.record)
   })
 
