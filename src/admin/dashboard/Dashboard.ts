@@ -76,7 +76,10 @@ const basePath = (path: string): `/${string}` => {
 
 // The scheduler's events as Server-Sent Events named by kind (`run`, `job`,
 // `loop`, `store`), which the page's script turns into DOM events.
-const eventStream = (events: Stream.Stream<Event>) => {
+// `alive`: whether the session that opened the stream still is; checked at
+// every message and keep-alive, so a logout or an expired session ends the
+// stream within 15 s.
+const eventStream = (events: Stream.Stream<Event>, alive: () => boolean) => {
   const encoder = new TextEncoder()
   return Stream.make(`retry: 2000\n: connected\n\n`).pipe(
     Stream.concat(Stream.merge(
@@ -84,6 +87,7 @@ const eventStream = (events: Stream.Stream<Event>) => {
       // A comment every 15 s keeps proxies from closing an idle stream.
       Stream.map(Stream.tick("15 seconds"), () => `: keep-alive\n\n`)
     )),
+    Stream.takeWhile(() => alive()),
     Stream.map((text) => encoder.encode(text))
   )
 }
@@ -118,7 +122,6 @@ const make = (options: Options) =>
     const sessions = Session.makeSessions({ ttlMs })
     const guards = Guard.make(sessions, allowedOrigins)
     const ctx: Pages.Context = { path, baseOf, scheduler, sessions, guards, pageSize: options.pageSize ?? 50 }
-    const events = eventStream(scheduler.events)
     yield* router.addAll([
       HttpRouter.route("GET", path, (request) => Effect.succeed(Guard.seeOther(`${baseOf(request)}/jobs`))),
       assetRoute(path),
@@ -127,14 +130,14 @@ const make = (options: Options) =>
       ...Pages.runRoutes(ctx),
       ...Pages.clusterRoutes(ctx),
       HttpRouter.route("GET", `${path}/events`, (request) =>
-        Effect.succeed(
-          guards.session(request) === undefined
-            ? Guard.refuse(401, "not logged in")
-            : HttpServerResponse.stream(events, {
-              contentType: "text/event-stream",
-              headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
-            })
-        )),
+        Effect.sync(() => {
+          const session = guards.session(request)
+          if (session === undefined) return Guard.refuse(401, "not logged in")
+          return HttpServerResponse.stream(eventStream(scheduler.events, () => sessions.get(session.id) !== undefined), {
+            contentType: "text/event-stream",
+            headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
+          })
+        })),
       ...Actions.routes({ path, baseOf, scheduler, sessions, guards })
     ])
   })

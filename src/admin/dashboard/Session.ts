@@ -68,23 +68,36 @@ export interface Flash {
 }
 
 /**
- * In-memory sessions, each valid for `ttlMs`; at most `max` at once (the
- * oldest goes first), so logins cannot grow memory without bound.
+ * In-memory sessions, each valid for `ttlMs`; at most `max` at once per
+ * token (the oldest of that token's goes first), so logins cannot grow
+ * memory without bound, and a flood of logins with one token (a viewer's)
+ * never logs out the holders of another.
  *
  * @since 0.4.0
  */
 export const makeSessions = (options: { readonly ttlMs: number; readonly max?: number | undefined }): Sessions => {
   const sessions = new Map<string, Session>()
   const flashes = new Map<string, Flash>()
-  const max = options.max ?? 10_000
+  const max = options.max ?? 1_000
+  const drop = (id: string) => {
+    sessions.delete(id)
+    flashes.delete(id)
+  }
   return {
     open: (principal) => {
-      while (sessions.size >= max) {
-        const oldest = sessions.keys().next()
-        if (oldest.done === true) break
-        sessions.delete(oldest.value)
-        flashes.delete(oldest.value)
+      const now = Date.now()
+      let same = 0
+      let oldest: string | undefined
+      // In the map's order: oldest first.
+      for (const [id, session] of sessions) {
+        if (session.expiresAt <= now) {
+          drop(id)
+        } else if (session.principal.name === principal.name) {
+          same++
+          oldest ??= id
+        }
       }
+      if (same >= max && oldest !== undefined) drop(oldest)
       const session: Session = { id: randomToken(), principal, csrf: randomToken(), expiresAt: Date.now() + options.ttlMs }
       sessions.set(session.id, session)
       return session
