@@ -8,9 +8,13 @@ import { AdminApi } from "../../src/admin/AdminApi.ts"
 
 // Store reads fail (not retryable, so at once) while this is on.
 let storeBroken = false
+// `nodes` fails retryably (so the store guard retries it for half a minute) while this is on.
+let nodesFlaky = false
 const readsFail: FaultyJobStore.Plan = (operation) =>
   storeBroken && ["get", "list", "listJobs", "history", "historyPage"].includes(operation)
     ? { _tag: "Fail", error: FaultyJobStore.fatal(operation) }
+    : nodesFlaky && operation === "nodes"
+    ? { _tag: "Fail", error: FaultyJobStore.connectionLost(operation) }
     : undefined
 
 layer(serverLayer({ schema: "admin_system", plan: readsFail }), { timeout: 60_000, excludeTestServices: true })("admin API: system", (it) => {
@@ -47,6 +51,19 @@ layer(serverLayer({ schema: "admin_system", plan: readsFail }), { timeout: 60_00
         again = yield* request("GET", "/readyz")
       }
       assert.strictEqual(again.status, 200, again.text)
+    }))
+
+  it.effect("a read the store keeps failing (and the guard retries) answers 503 at its 8 s deadline, not after the retries", () =>
+    Effect.gen(function*() {
+      nodesFlaky = true
+      const started = Date.now()
+      const nodes = yield* asViewer("GET", "/nodes")
+      const tookMs = Date.now() - started
+      nodesFlaky = false
+      assert.strictEqual(nodes.status, 503, nodes.text)
+      assert.deepInclude(nodes.body, { _tag: "StoreUnavailable", operation: "nodes", reason: "Deadline", retryable: true })
+      // A deadline, not a benchmark: well under the guard's 30 s of retries.
+      assert.isBelow(tookMs, 20_000)
     }))
 
   it.effect("/metrics is Prometheus text for a viewer", () =>

@@ -29,6 +29,30 @@ export const unavailable = (error: StoreError) =>
     })
   )
 
+// A read answers within this, or 503: the store guard would retry an
+// unreachable database for half a minute, and a dashboard or a probe of
+// the API must hear sooner that it is down.
+const readDeadlineMs = 8_000
+
+/**
+ * A read for the API answers within 8 s, or 503 (`StoreUnavailable`).
+ *
+ * @internal
+ */
+export const within = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutOrElse(effect, {
+    duration: readDeadlineMs,
+    orElse: () =>
+      Effect.fail(
+        new AdminSchema.StoreUnavailable({
+          operation,
+          reason: "Deadline",
+          retryable: true,
+          message: `the store did not answer within ${readDeadlineMs} ms`
+        })
+      )
+  })
+
 /** @internal */
 export const toView = (job: JobStore.StoredJob): AdminSchema.StoredJob => ({
   id: job.id,
@@ -120,7 +144,8 @@ export const layer = HttpApiBuilder.group(
       .handle("list", ({ query }) =>
         scheduler.listJobs(query).pipe(
           Effect.map((page) => ({ jobs: page.jobs.map(toView), next: page.next })),
-          Effect.catchTag("StoreError", unavailable)
+          Effect.catchTag("StoreError", unavailable),
+          within("listJobs")
         ))
       .handle("get", ({ params, query }) =>
         Effect.gen(function*() {
@@ -140,7 +165,7 @@ export const layer = HttpApiBuilder.group(
             counts,
             since
           }
-        }).pipe(Effect.catchTag("StoreError", unavailable)))
+        }).pipe(Effect.catchTag("StoreError", unavailable), within("get")))
       .handle("add", ({ payload }) => scheduler.add(fromInput(payload)).pipe(
         Effect.map(toView),
         Effect.catchTag("StoreError", unavailable)

@@ -11,7 +11,7 @@ import type * as Run from "../../Run.ts"
 import { Scheduler } from "../../Scheduler.ts"
 import { AdminApi } from "../AdminApi.ts"
 import * as AdminSchema from "../AdminSchema.ts"
-import { unavailable } from "./jobs.ts"
+import { unavailable, within } from "./jobs.ts"
 
 // The history query of `GET /runs`, as decoded.
 interface AdminApiQuery {
@@ -41,14 +41,16 @@ export const layerRuns = HttpApiBuilder.group(
       .handle("list", (request) =>
         scheduler.historyPage(query(request.query)).pipe(
           Effect.map((page) => ({ runs: page.runs.map(AdminSchema.runView), next: page.next })),
-          Effect.catchTag("StoreError", unavailable)
+          Effect.catchTag("StoreError", unavailable),
+          within("historyPage")
         ))
       .handle("get", ({ params }) =>
         scheduler.getRun(params.id).pipe(
           Effect.flatMap((run) =>
             Option.isSome(run) ? Effect.succeed(AdminSchema.runView(run.value)) : Effect.fail(new RunNotFound({ id: params.id }))
           ),
-          Effect.catchTag("StoreError", unavailable)
+          Effect.catchTag("StoreError", unavailable),
+          within("getRun")
         ))
       .handle("cancel", ({ params }) =>
         scheduler.cancel(params.id).pipe(Effect.map(AdminSchema.runView), Effect.catchTag("StoreError", unavailable)))
@@ -62,6 +64,6 @@ export const layerNodes = HttpApiBuilder.group(
   Effect.fnUntraced(function*(handlers) {
     const scheduler = yield* Scheduler
     return handlers
-      .handle("list", () => scheduler.nodes.pipe(Effect.catchTag("StoreError", unavailable)))
+      .handle("list", () => scheduler.nodes.pipe(Effect.catchTag("StoreError", unavailable), within("nodes")))
   })
 )
