@@ -7,13 +7,12 @@
  * how time passes (TestClock for memory, real waiting for PostgreSQL).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Schema } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
-import type * as Run from "../src/Run.ts"
-import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
 import { operatorContract } from "./JobStoreOperatorContract.ts"
+import { oneOff, outcome, taskNamed, unique } from "./support/StoreFixtures.ts"
 
 export interface ContractOptions {
   /** Lets store time pass by `ms` (TestClock.adjust, or a real wait). */
@@ -22,22 +21,6 @@ export interface ContractOptions {
   readonly live?: boolean
 }
 
-let counter = 0
-const unique = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`
-
-const taskNamed = (name: string) => Task.make(name, Schema.Unknown, () => Effect.void)
-
-const oneOff = (task: string, id: string, at: number, options: Partial<Job.Options<unknown>> = {}): Job.Job =>
-  Job.make(taskNamed(task), { id, payload: { id }, trigger: Trigger.once(at), ...options })
-
-const outcome = (run: Run.Claimed, state: Run.Outcome["state"] = "succeeded", endedAt = run.startedAt + 1): Run.Outcome => ({
-  id: run.id,
-  token: run.token,
-  state,
-  attempt: run.attempt,
-  error: state === "succeeded" ? null : "boom",
-  endedAt
-})
 
 export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, options: ContractOptions): void => {
   const test = (title: string, body: Effect.Effect<void, unknown, JobStore>) =>

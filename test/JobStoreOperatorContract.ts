@@ -5,29 +5,14 @@
  * `JobStoreContract.ts`): it runs against every backend.
  */
 import { assert, describe } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option, Schema, Stream } from "effect"
-import * as Job from "../src/Job.ts"
+import { Deferred, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { JobStore, type NodeInfo } from "../src/JobStore.ts"
 import type * as Run from "../src/Run.ts"
 import { StoreError } from "../src/StoreError.ts"
-import * as Task from "../src/Task.ts"
-import * as Trigger from "../src/Trigger.ts"
+import { oneOff, outcome, unique } from "./support/StoreFixtures.ts"
 
 type Test = (title: string, body: Effect.Effect<void, unknown, JobStore>) => void
 
-let counter = 0
-const unique = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`
-const taskNamed = (name: string) => Task.make(name, Schema.Unknown, () => Effect.void)
-const oneOff = (task: string, id: string, at: number, options: Partial<Job.Options<unknown>> = {}): Job.Job =>
-  Job.make(taskNamed(task), { id, payload: { id }, trigger: Trigger.once(at), ...options })
-const succeeded = (run: Run.Claimed): Run.Outcome => ({
-  id: run.id,
-  token: run.token,
-  state: "succeeded",
-  attempt: run.attempt,
-  error: null,
-  endedAt: run.startedAt + 1
-})
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
@@ -190,7 +175,7 @@ export const operatorContract = (
         yield* store.add(oneOff(task, id, now - 5))
         yield* store.add(oneOff(task, other, now + 3_600_000))
         const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })
-        yield* store.finish(runs.map(succeeded))
+        yield* store.finish(runs.map((run) => outcome(run)))
         const manual = yield* store.triggerNow(id, { x: 1 })
         const found = yield* store.getRun(manual.id)
         assert.deepStrictEqual(Option.getOrThrow(found), manual)
@@ -234,7 +219,7 @@ export const operatorContract = (
         assert.strictEqual((yield* store.cancel(run!.id)).state, "running")
         assert.deepStrictEqual(yield* store.renew("n", [lease], 30_000), { lost: [], cancel: [run!.id] })
         const ended = {
-          ...succeeded(run!),
+          ...outcome(run!),
           state: "cancelled" as const,
           note: "cancelled by operator"
         }
@@ -250,7 +235,7 @@ export const operatorContract = (
         // A run that ended otherwise cannot be cancelled.
         yield* store.triggerNow(id)
         const [done] = (yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000 })).runs
-        assert.deepStrictEqual(yield* store.finish([succeeded(done!)]), [true])
+        assert.deepStrictEqual(yield* store.finish([outcome(done!)]), [true])
         const refused = failureOf(yield* Effect.exit(store.cancel(done!.id)))
         assert.deepStrictEqual([refused?._tag, refused?._tag === "RunNotCancellable" ? refused.state : undefined], [
           "RunNotCancellable",

@@ -12,24 +12,12 @@ import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
 import { contract } from "./JobStoreContract.ts"
 import * as Pg from "./support/Pg.ts"
+import { oneOff, outcome, taskNamed, unique } from "./support/StoreFixtures.ts"
 
 const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 contract("postgres", Pg.layerStore({ schema: "contract" }), { elapse: realWait })
 
-let counter = 0
-const unique = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`
-const taskNamed = (name: string) => Task.make(name, Schema.Unknown, () => Effect.void)
-const oneOff = (task: string, id: string, at: number, options: Partial<Job.Options<unknown>> = {}): Job.Job =>
-  Job.make(taskNamed(task), { id, payload: { id }, trigger: Trigger.once(at), ...options })
-const outcome = (run: Run.Claimed): Run.Outcome => ({
-  id: run.id,
-  token: run.token,
-  state: "succeeded",
-  attempt: run.attempt,
-  error: null,
-  endedAt: run.startedAt + 1
-})
 const claimOf = (task: string, node: string, limit = 25, leaseMs = 30_000) => ({ node, tasks: [task], limit, leaseMs })
 const stores = (n: number, options: Parameters<typeof Pg.makeStore>[0], config: Parameters<typeof Pg.makeStore>[1] = {}) =>
   Effect.all(Array.from({ length: n }, () => Pg.makeStore(options, config)), { concurrency: "unbounded" })
@@ -58,7 +46,7 @@ describe("PgJobStore", () => {
           while (Date.now() < deadline) {
             const { runs } = yield* store.claim(claimOf(task, node))
             claimed.push(...runs)
-            if (runs.length > 0) yield* store.finish(runs.map(outcome))
+            if (runs.length > 0) yield* store.finish(runs.map((run) => outcome(run)))
             else yield* Effect.sleep(5)
           }
         })
@@ -111,7 +99,7 @@ describe("PgJobStore", () => {
             }
             yield* Effect.sleep(runs.length > 0 ? 30 : 3)
             for (const run of runs) active.set(run.jobId, active.get(run.jobId)! - 1)
-            if (runs.length > 0) yield* store.finish(runs.map(outcome))
+            if (runs.length > 0) yield* store.finish(runs.map((run) => outcome(run)))
           }
         })
       yield* Effect.all(processes.flatMap((store, p) => [worker(store, `p${p}a`), worker(store, `p${p}b`)]), {
@@ -190,7 +178,7 @@ describe("PgJobStore", () => {
       assert.strictEqual(blocked.runs.length + blocked.settled.length, 0, "the manual run waits")
       assert.deepStrictEqual((yield* store.history({ jobId: id, states: ["pending"] })).map((r) => r.manual), [true])
       assert.isTrue(Option.isNone(yield* store.nextWake([task])), "nothing claimable while the slot is taken")
-      yield* store.finish(first.runs.map(outcome))
+      yield* store.finish(first.runs.map((run) => outcome(run)))
       const next = yield* store.claim(claimOf(task, "n"))
       assert.deepStrictEqual(next.runs.map((r) => r.payload), [{ from: "manual" }])
     }), 30_000)
@@ -284,7 +272,7 @@ describe("PgJobStore", () => {
       const latencies = [
         yield* woken(writer.add(oneOff(task, id, now + 3_600_000))),
         yield* woken(writer.triggerNow(id)),
-        yield* woken(Effect.flatMap(writer.claim(claimOf(task, "w")), ({ runs }) => writer.finish(runs.map(outcome))))
+        yield* woken(Effect.flatMap(writer.claim(claimOf(task, "w")), ({ runs }) => writer.finish(runs.map((run) => outcome(run)))))
       ]
       assert.isTrue(latencies.every((ms) => ms < 500), `latencies ${latencies}`)
     }), 30_000)
@@ -383,7 +371,7 @@ describe("PgJobStore", () => {
       for (let i = 0; i < 40 || kills < 40; i++) {
         yield* tracked(retried.now)
         const { runs } = yield* tracked(retried.claim(claimOf(task, "victim")))
-        yield* tracked(retried.finish(runs.map(outcome)))
+        yield* tracked(retried.finish(runs.map((run) => outcome(run))))
         yield* tracked(retried.list)
       }
       yield* Fiber.interrupt(hammer)
@@ -404,7 +392,7 @@ describe("PgJobStore claim ahead (ClaimRequest.aheadMs)", () => {
       assert.deepStrictEqual(yield* store.nextWake([task], 2_000), Option.some(now + 1_000 - 2_000))
       const { runs } = yield* store.claim({ ...claimOf(task, "n"), aheadMs: 2_000 })
       assert.deepStrictEqual(runs.map((run) => [run.jobId, run.fireTime, run.startedAt]), [[soon, now + 1_000, now + 1_000]])
-      yield* store.finish(runs.map(outcome))
+      yield* store.finish(runs.map((run) => outcome(run)))
       const [record] = yield* store.history({ jobId: soon })
       assert.strictEqual(record?.startedAt, now + 1_000)
     }), 30_000)
