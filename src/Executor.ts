@@ -454,6 +454,11 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
           Effect.gen(function*() {
             const entry = held.get(id)
             if (entry === undefined || entry.run.token !== token) return
+            // Ended, its outcome on its way to the store: the store's answer
+            // to that outcome decides (`record` tells RunLeaseLost if it is
+            // refused). A renewal sent as the outcome was being written is
+            // told "lost" for a run that in fact succeeded.
+            if (entry.phase === "done") return
             // Done first, so neither its end nor its interrupt hook writes an outcome.
             yield* takeAway(entry)
             yield* stop(entry)

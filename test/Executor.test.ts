@@ -220,6 +220,48 @@ describe("Executor: a slot's fiber runs one queued run after another", () => {
     }))
 })
 
+describe("Executor: a lease said lost while the run's outcome is on its way", () => {
+  // A renewal sent with the lease of a run whose outcome the store has just
+  // written is answered "lost" (the token is spent): the outcome decides,
+  // not the renewal. CI once saw a succeeded run told as RunLeaseLost.
+  const racing = (accepted: boolean) =>
+    Effect.gen(function*() {
+      const task = Task.make("chained", Schema.Null, () => Effect.void)
+      const gate = yield* Deferred.make<void>()
+      const events: Array<string> = []
+      const executor = yield* Executor.make({
+        node: "n",
+        tasks: new Map([["chained", task]]),
+        context: Context.empty(),
+        publish: (event) => Effect.sync(() => void events.push(event._tag)),
+        finish: (outcomes) => Effect.as(Deferred.await(gate), outcomes.map(() => accepted)),
+        onSlotFreed: Effect.void
+      })
+      yield* Effect.forkScoped(executor.recorder({ idle: Effect.void, progress: Effect.void }))
+      yield* executor.submit([claimedRun("a", 0)])
+      yield* TestClock.adjust(10)
+      // The outcome is being written; the renewal's answer comes first.
+      yield* executor.revoke([{ id: "a", token: "token" }])
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust(10)
+      return { events: events.filter((tag) => tag !== "RunStarted"), leases: yield* executor.leases }
+    })
+
+  it.effect("the store accepts the outcome: it is told (RunSucceeded), not RunLeaseLost", () =>
+    Effect.gen(function*() {
+      const { events, leases } = yield* racing(true)
+      assert.deepStrictEqual(events, ["RunSucceeded"])
+      assert.deepStrictEqual(leases, [], "nothing left to renew")
+    }))
+
+  it.effect("the store refuses the outcome (the lease was taken): RunLeaseLost, once", () =>
+    Effect.gen(function*() {
+      const { events, leases } = yield* racing(false)
+      assert.deepStrictEqual(events, ["RunLeaseLost"])
+      assert.deepStrictEqual(leases, [], "nothing left to renew")
+    }))
+})
+
 describe("Executor: runs due at the claim", () => {
   it.effect("start at once, whatever the local estimate of the store's time says (the claim's instant is a time the store has passed)", () =>
     Effect.gen(function*() {
