@@ -173,6 +173,30 @@ export interface ClaimRequest {
    * long the claim takes. Default 0: fires are claimed once due.
    */
   readonly aheadMs?: number | undefined
+  /**
+   * Claim ahead (with `aheadMs`) only this node's share of the jobs; any job
+   * is claimed once due. Nodes that claim the same tasks each take their
+   * share of the fires due at one instant, in one claim each, instead of the
+   * first to wake taking them all (and starting them one after the other,
+   * late). A node that died leaves its share to the others at its instant.
+   * Default: every job.
+   */
+  readonly share?: Share | undefined
+}
+
+/**
+ * A node's share of the jobs claimed ahead (`ClaimRequest.share`). Its peers
+ * are the nodes in the store's nodes table (`heartbeat`) that serve the same
+ * tasks as `node` and beat within `staleAfterMs`; of `n` peers, the one at
+ * place `i` (by id, in code-unit order) claims ahead the jobs whose id the
+ * store hashes to `i` modulo `n`. A node with no row of its own (no beat
+ * yet) has no share: it claims every job ahead.
+ *
+ * @since 0.5.0
+ */
+export interface Share {
+  readonly node: string
+  readonly staleAfterMs: number
 }
 
 /**
@@ -385,9 +409,14 @@ export class JobStore extends Context.Service<JobStore, {
   readonly claim: (request: ClaimRequest) => Effect.Effect<ClaimResult, StoreError>
   /**
    * The earliest instant something of these tasks becomes claimable, if any
-   * (with `aheadMs`, as a claim with that `ClaimRequest.aheadMs` sees it).
+   * (with `aheadMs` and `share`, as a claim with that `ClaimRequest.aheadMs`
+   * and `ClaimRequest.share` sees it).
    */
-  readonly nextWake: (tasks: ReadonlyArray<string>, aheadMs?: number) => Effect.Effect<Option.Option<number>, StoreError>
+  readonly nextWake: (
+    tasks: ReadonlyArray<string>,
+    aheadMs?: number,
+    share?: Share
+  ) => Effect.Effect<Option.Option<number>, StoreError>
   /** Records outcomes. Returns, per outcome, whether it was accepted: a stale token is refused. */
   readonly finish: (outcomes: ReadonlyArray<Run.Outcome>) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
   /**

@@ -22,6 +22,7 @@ import * as Stream from "effect/Stream"
 import * as FirePlan from "./FirePlan.ts"
 import type * as Job from "./Job.ts"
 import * as Browse from "./internal/memoryBrowse.ts"
+import { inShare } from "./internal/cluster.ts"
 import { planDue } from "./internal/plannedFires.ts"
 import {
   JobExists,
@@ -210,6 +211,8 @@ export const make = Effect.gen(function*() {
     return earliest
   }
 
+  const nodeTable = Browse.nodeTable(now)
+
   const claim: JobStore["Service"]["claim"] = (request) =>
     Effect.map(now, (t) => {
       const tasks = new Set(request.tasks)
@@ -217,6 +220,7 @@ export const make = Effect.gen(function*() {
       const settled: Array<Run.RunRecord> = []
       const setAside: Array<SetAside> = []
       const aheadMs = request.aheadMs ?? 0
+      const place = nodeTable.place(request.share, t)
       // Fires planned ahead of their due instant (claim ahead): claimable now, to start when due.
       const ahead = new Set<RunRow>()
       // Jobs with a run in progress, in one pass (not one per job).
@@ -228,8 +232,9 @@ export const make = Effect.gen(function*() {
       }
       for (const job of jobs.values()) {
         if (job.paused || !tasks.has(job.task) || job.nextFire === null) continue
-        // Claimed ahead only when nothing of the job runs: overlap decides once due.
-        const window = aheadMs > 0 && !busy.has(job.id) ? aheadMs : 0
+        // Claimed ahead only when nothing of the job runs (overlap decides
+        // once due), and only in this node's share.
+        const window = aheadMs > 0 && !busy.has(job.id) && inShare(job.id, place) ? aheadMs : 0
         const planned = planDue(job, job.nextFire, t, window)
         if (Result.isFailure(planned)) {
           const aside: SetAside = { jobId: job.id, reason: "unplannable", detail: planned.failure, at: t }
@@ -288,8 +293,9 @@ export const make = Effect.gen(function*() {
       return { runs: claimed, settled, setAside, at: t }
     })
 
-  const nextWake: JobStore["Service"]["nextWake"] = (taskList, aheadMs = 0) =>
-    Effect.sync(() => {
+  const nextWake: JobStore["Service"]["nextWake"] = (taskList, aheadMs = 0, share) =>
+    Effect.map(now, (t) => {
+      const place = nodeTable.place(share, t)
       const tasks = new Set(taskList)
       const busy = new Set<string>()
       if (aheadMs > 0) for (const row of runs.values()) if (row.record.state === "running") busy.add(row.record.jobId)
@@ -297,7 +303,7 @@ export const make = Effect.gen(function*() {
       for (const job of jobs.values()) {
         if (job.paused || !tasks.has(job.task) || job.nextFire === null) continue
         const due = Trigger.dueAt(job.trigger, job.nextFire, job.id)
-        earliest = Math.min(earliest, aheadMs > 0 && !busy.has(job.id) ? due - aheadMs : due)
+        earliest = Math.min(earliest, aheadMs > 0 && !busy.has(job.id) && inShare(job.id, place) ? due - aheadMs : due)
       }
       for (const row of runs.values()) {
         if (row.record.state !== "pending") continue
@@ -511,7 +517,7 @@ export const make = Effect.gen(function*() {
     reap,
     prune: (retention) => Effect.map(now, (t) => Browse.prune(runs, retention, t)),
     ...Browse.reads(runs, jobs),
-    ...Browse.nodeTable(now),
+    ...nodeTable.members,
     cancel,
     changes: Stream.map(Stream.fromPubSub(pubsub), () => undefined),
     cancelRequests: Stream.fromPubSub(cancels)

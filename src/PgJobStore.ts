@@ -71,7 +71,7 @@ import * as Startup from "./internal/pg/startup.ts"
 import * as Tables from "./internal/pg/Tables.ts"
 import { transaction } from "./internal/pg/transaction.ts"
 import type * as Job from "./Job.ts"
-import { JobExists, JobNotFound, JobStore, type StoredJob } from "./JobStore.ts"
+import { JobExists, JobNotFound, JobStore, type Share, type StoredJob } from "./JobStore.ts"
 import type * as Run from "./Run.ts"
 import { StoreError } from "./StoreError.ts"
 import { classify } from "./StoreRetry.ts"
@@ -332,8 +332,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, mode: "mi
     call("claim", inTransaction("claim", claimer(request)))
   )
 
-  const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>, aheadMs?: number) =>
-    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs ?? 0).unprepared, ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
+  const nextWake = Effect.fn("PgJobStore.nextWake")((tasks: ReadonlyArray<string>, aheadMs?: number, share?: Share) =>
+    call("nextWake", Effect.map(Runs.nextWake(sql, t, tasks, aheadMs ?? 0, share).unprepared, ([row]) => Option.map(Option.fromNullishOr(row?.wake), Tables.ms)))
   )
 
   const finish = Effect.fn("PgJobStore.finish")(function*(outcomes: ReadonlyArray<Run.Outcome>) {

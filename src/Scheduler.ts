@@ -438,8 +438,11 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   const registered = yield* Deferred.make<void>()
   const readiness = yield* Readiness.make({ node, supervisor, registered, timeout: options.readyTimeout ?? "30 seconds" })
 
+  const nodeHeartbeatMs = millis(options.nodeHeartbeatInterval, 30_000)
   const dispatcher = Dispatcher.make({
     node,
+    // Peers are the nodes that beat within three heartbeat intervals.
+    share: { node, staleAfterMs: 3 * nodeHeartbeatMs },
     tasks: taskNames,
     store,
     guard,
@@ -467,7 +470,6 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     leaseMs,
     cancelGraceMs: millis(options.cancelGrace, 2_000)
   })
-  const nodeHeartbeatMs = millis(options.nodeHeartbeatInterval, 30_000)
   const loops = [
     Registrar.make({
       store,

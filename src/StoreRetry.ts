@@ -328,7 +328,7 @@ export const retrying = (
     list: retry(store.list),
     triggerNow: (id, payload) => retry(store.triggerNow(id, payload)),
     claim: (request) => retry(store.claim(request)),
-    nextWake: (tasks, aheadMs) => retry(store.nextWake(tasks, aheadMs)),
+    nextWake: (tasks, aheadMs, share) => retry(store.nextWake(tasks, aheadMs, share)),
     finish: (outcomes) => retry(store.finish(outcomes)),
     renew: (node, leases, leaseMs) => retry(store.renew(node, leases, leaseMs)),
     adopt: (node, tokens, leaseMs) => retry(store.adopt(node, tokens, leaseMs)),

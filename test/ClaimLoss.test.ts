@@ -288,11 +288,13 @@ describe("ClaimLoss: no claimed fire is lost on a live node (PostgreSQL)", () =>
       yield* spawnNode(url, schema, "b", ledgerDir)
       const starts: Array<Start> = []
       const task = ledgerTask(starts)
+      // A task more than b's: not b's peer, so a claims every fire ahead,
+      // not only its share of them (`ClaimRequest.share`).
       const a = yield* startNode({
         node: "a",
         url,
         schema,
-        tasks: [task],
+        tasks: [task, Task.make("only-on-a", Schema.Unknown, () => Effect.void)],
         scheduler: { leaseDuration: "60 seconds", shutdownGrace: "5 seconds", claimAhead: "30 seconds" }
       })
       yield* a.scheduler.awaitReady("20 seconds")

@@ -563,6 +563,59 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
     )
 
     test(
+      "claim ahead by shares: of two nodes serving the same tasks, each claims ahead only its own jobs, together every job once; the other's are claimed once due; nextWake sees its own ahead and the other's when due",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [n0, n1] = [unique("n0"), unique("n1")]
+        const beat = (id: string, tasks: ReadonlyArray<string>) =>
+          store.heartbeat({ id, host: "h", pid: 1, version: "0", tasks, startedAt: 0, running: 0, health: null, store: "up" })
+        yield* beat(n0, [task, "other"])
+        yield* beat(n1, ["other", task])
+        // Serving other tasks: not a peer of theirs.
+        yield* beat(unique("n2"), [task])
+        const share = (node: string) => ({ node, staleAfterMs: 60_000 })
+        const now = yield* store.now
+        const due = now + 1_000
+        const ids = Array.from({ length: 40 }, (_, i) => unique(`share-${i}`))
+        yield* store.addMany(ids.map((id) => oneOff(task, id, due)))
+        const claimAhead = (node: string) =>
+          store.claim({ node, tasks: [task, "other"], limit: 100, leaseMs: 30_000, aheadMs: 10_000, share: share(node) })
+        const wake = (node: string) => store.nextWake([task, "other"], 10_000, share(node))
+        // n0 wakes 10 s ahead for its own jobs; for n1's, only when they are due.
+        assert.deepStrictEqual(yield* wake(n0), Option.some(due - 10_000))
+        const first = yield* claimAhead(n0)
+        assert.deepStrictEqual(yield* wake(n0), Option.some(due))
+        const second = yield* claimAhead(n1)
+        const mine = first.runs.map((run) => run.jobId)
+        const theirs = second.runs.map((run) => run.jobId)
+        // Both have a share (of 40 ids, a side left empty would be a broken partition).
+        assert.isAbove(mine.length, 5)
+        assert.isAbove(theirs.length, 5)
+        assert.deepStrictEqual([...mine, ...theirs].sort(), [...ids].sort(), "every job once, by one of the two")
+        for (const run of [...first.runs, ...second.runs]) assert.strictEqual(run.startedAt, due, "to start when due")
+        assert.isTrue(Option.isNone(yield* wake(n0)))
+        // Jobs of n1's share that n1 does not claim ahead (it died): n0 claims them once due.
+        const orphans = Array.from({ length: 40 }, (_, i) => unique(`orphan-${i}`))
+        yield* store.addMany(orphans.map((id) => oneOff(task, id, due + 500)))
+        const early = yield* claimAhead(n0)
+        const left = orphans.filter((id) => !early.runs.some((run) => run.jobId === id))
+        assert.isAbove(left.length, 5, "n1's share of them stays unclaimed ahead")
+        assert.deepStrictEqual(yield* wake(n0), Option.some(due + 500))
+        yield* reach(store, due + 500)
+        const late = yield* claimAhead(n0)
+        assert.deepStrictEqual(late.runs.map((run) => run.jobId).sort(), [...left].sort())
+        // Without a row of its own (no beat yet), a node claims every job ahead, as without a share.
+        const all = Array.from({ length: 10 }, (_, i) => unique(`all-${i}`))
+        const later = (yield* store.now) + 5_000
+        yield* store.addMany(all.map((id) => oneOff(task, id, later)))
+        const stranger = unique("n3")
+        const alone = yield* store.claim({ node: stranger, tasks: [task, "other"], limit: 100, leaseMs: 30_000, aheadMs: 10_000, share: share(stranger) })
+        assert.deepStrictEqual(alone.runs.map((run) => run.jobId).sort(), [...all].sort())
+      })
+    )
+
+    test(
       "history lists every fire newest first; prune keeps the newest per job and drops old records",
       Effect.gen(function*() {
         const store = yield* JobStore

@@ -226,12 +226,12 @@ describe("metrics", () => {
       let hung = false
       const store: JobStore["Service"] = {
         ...pg,
-        nextWake: (tasks, aheadMs) =>
-          hung ? pg.nextWake(tasks, aheadMs) : Effect.andThen(
+        nextWake: (tasks, aheadMs, share) =>
+          hung ? pg.nextWake(tasks, aheadMs, share) : Effect.andThen(
             Effect.sync(() => {
               hung = true
             }),
-            Effect.andThen(Effect.sleep("3 seconds"), pg.nextWake(tasks, aheadMs))
+            Effect.andThen(Effect.sleep("3 seconds"), pg.nextWake(tasks, aheadMs, share))
           )
       }
       const context = yield* Layer.build(

@@ -6,6 +6,8 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
+import type { Share } from "../JobStore.ts"
+import { unitHash } from "./unitHash.ts"
 
 /**
  * What a node says of itself at every node heartbeat (see `JobStore.heartbeat`).
@@ -103,3 +105,43 @@ export class RunNotCancellable extends Schema.TaggedError<RunNotCancellable>()("
   }
 }
 
+
+/**
+ * A node's place among its peers (`JobStore.Share`) as the memory store
+ * reckons it from its nodes at `now`; `undefined` when the node has no row.
+ *
+ * @internal
+ */
+export const placeOf = (
+  nodes: Iterable<{ readonly id: string; readonly tasks: ReadonlyArray<string>; readonly heartbeatAt: number }>,
+  share: Share,
+  now: number
+): Place | undefined => {
+  let self: ReadonlyArray<string> | undefined
+  const all = [...nodes].filter((n) => n.heartbeatAt >= now - share.staleAfterMs)
+  for (const n of all) if (n.id === share.node) self = n.tasks
+  if (self === undefined) return undefined
+  const tasks = new Set(self)
+  const peers = all.filter((n) => n.tasks.every((task) => tasks.has(task)) && self.every((task) => n.tasks.includes(task)))
+  return { index: peers.filter((n) => n.id < share.node).length, of: peers.length }
+}
+
+/**
+ * A node's place among `of` peers: it claims ahead the jobs hashed to `index`.
+ *
+ * @internal
+ */
+export interface Place {
+  readonly index: number
+  readonly of: number
+}
+
+/**
+ * Whether the memory store counts `jobId` in the share at `place`. (The
+ * PostgreSQL store hashes with `hashtext`: each store keeps its own
+ * partition, and a cluster shares one store.)
+ *
+ * @internal
+ */
+export const inShare = (jobId: string, place: Place | undefined): boolean =>
+  place === undefined || place.of <= 1 || Math.floor(unitHash(`share:${jobId}`) * place.of) === place.index

@@ -9,10 +9,21 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Job from "../Job.ts"
-import type { HistoryPage, HistoryQuery, JobPage, JobQuery, JobStore, NodeRecord, Retention, StoredJob } from "../JobStore.ts"
+import type {
+  HistoryPage,
+  HistoryQuery,
+  JobPage,
+  JobQuery,
+  JobStore,
+  NodeRecord,
+  Retention,
+  Share,
+  StoredJob
+} from "../JobStore.ts"
 import * as Run from "../Run.ts"
 import { StoreError } from "../StoreError.ts"
 import { foldAscii, historyCursor, isAfter, parseHistoryCursor } from "./cursor.ts"
+import { type Place, placeOf } from "./cluster.ts"
 
 /** A run as the in-memory store keeps it. @internal */
 export interface RunRow {
@@ -154,15 +165,21 @@ export const reads = (
  *
  * @internal
  */
-export const nodeTable = (now: Effect.Effect<number>): Pick<JobStore["Service"], "heartbeat" | "nodes" | "leave"> => {
+export const nodeTable = (now: Effect.Effect<number>): {
+  readonly members: Pick<JobStore["Service"], "heartbeat" | "nodes" | "leave">
+  /** A node's place among its peers at `t` (see `JobStore.Share`). */
+  readonly place: (share: Share | undefined, t: number) => Place | undefined
+} => {
   const nodes = new Map<string, NodeRecord>()
-  return {
+  const place = (share: Share | undefined, t: number) => share === undefined ? undefined : placeOf(nodes.values(), share, t)
+  const members: Pick<JobStore["Service"], "heartbeat" | "nodes" | "leave"> = {
     heartbeat: (info) => Effect.map(now, (t) => void nodes.set(info.id, { ...info, heartbeatAt: t })),
     nodes: (staleAfterMs) =>
       Effect.map(now, (t) =>
         [...nodes.values()].filter((n) => n.heartbeatAt >= t - staleAfterMs).sort((a, b) => (a.id < b.id ? -1 : 1))),
     leave: (node) => Effect.sync(() => void nodes.delete(node))
   }
+  return { members, place }
 }
 
 /**

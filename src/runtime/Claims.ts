@@ -28,7 +28,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import type { Executor } from "../Executor.ts"
-import type { ClaimResult, JobStore, Lease } from "../JobStore.ts"
+import type { ClaimResult, JobStore, Lease, Share } from "../JobStore.ts"
 import * as Metrics from "../Metrics.ts"
 import type { StoreGuard } from "./StoreGuard.ts"
 import * as Telemetry from "./Telemetry.ts"
@@ -84,7 +84,7 @@ export interface Claims {
    * token of its own) and submits them to the executor; an answer that
    * arrived is submitted before anything can interrupt.
    */
-  readonly claim: (limit: number, aheadMs: number) => Effect.Effect<ClaimResult, unknown>
+  readonly claim: (limit: number, aheadMs: number, share?: Share) => Effect.Effect<ClaimResult, unknown>
   /**
    * Round trip of recent answered claims, ms, as a decaying peak (the
    * slowest recent one, fading by a tenth per claim); `undefined` before one.
@@ -124,13 +124,14 @@ export const make = (options: Options): Claims => {
 
   let claimMs: number | undefined
 
-  const attempt = (limit: number, aheadMs: number) =>
+  const attempt = (limit: number, aheadMs: number, share: Share | undefined) =>
     Effect.gen(function*() {
       const token = nextToken()
       // Runs whose handlers ended hold no overlap slot while their outcome is on its way.
       const ended = yield* executor.ended
       const sent = yield* Clock.currentTimeMillis
-      return yield* store.claim({ node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs, token, ended, aheadMs }).pipe(
+      const request = { node: options.node, tasks: options.tasks, limit, leaseMs: options.leaseMs, token, ended, aheadMs, share }
+      return yield* store.claim(request).pipe(
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (at) =>
             Effect.sync(() => {
@@ -148,10 +149,10 @@ export const make = (options: Options): Claims => {
     })
 
   const backlog = Metric.withAttributes(Metrics.backlog, { node: options.node })
-  const claim = (limit: number, aheadMs: number) =>
+  const claim = (limit: number, aheadMs: number, share?: Share) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.tap(
-        restore(guard("claim", attempt(limit, aheadMs))),
+        restore(guard("claim", attempt(limit, aheadMs, share))),
         (result) => Effect.andThen(executor.submit(result.runs, result.at), Telemetry.claimed(backlog, limit, result))
       )
     )

@@ -22,10 +22,9 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Random from "effect/Random"
 import { Event } from "../Event.ts"
 import type { Executor } from "../Executor.ts"
-import type { JobStore } from "../JobStore.ts"
+import type { JobStore, Share } from "../JobStore.ts"
 import type * as Run from "../Run.ts"
 import type * as Supervisor from "../Supervisor.ts"
 import * as ClaimSizing from "./ClaimSizing.ts"
@@ -48,6 +47,8 @@ export interface Options {
   readonly publish: (event: Event) => Effect.Effect<void>
   readonly executor: Pick<Executor, "load" | "wakeBelow" | "ended" | "submit" | "adopt" | "withdraw" | "holding">
   readonly clock: StoreClock
+  /** This node's share of the jobs claimed ahead (`ClaimRequest.share`); absent: every job. */
+  readonly share?: Share | undefined
   /** Offered to wake the dispatcher (a change, a freed slot). */
   readonly wakeups: Queue.Queue<true>
   /** The dispatcher waits for the registrar. */
@@ -120,28 +121,27 @@ export const make = (options: Options): Dispatcher => {
     let mustClaim = true
     // The last claim came back full: more is due than this node had room for.
     let backlog = false
-    // Claims start small and double while they come back full: many fires
-    // due at one instant are shared by the nodes claiming them at once (the
-    // first to claim would otherwise take them all, and start them one after
-    // the other), while a drain reaches whole batches within a few claims.
+    // Claiming fires once due (no claim-ahead window), claims start small and
+    // double while they come back full: many fires due at one instant are
+    // shared by the nodes claiming them at once (the first to claim would
+    // otherwise take them all, and start them one after the other), while a
+    // drain reaches whole batches within a few claims. Claiming ahead, each
+    // node claims its share of an instant's fires (`ClaimRequest.share`) in
+    // one claim, and the nodes do not compete for them.
     const firstClaim = Math.max(1, Math.ceil(options.batchSize / 8))
     let ramp = firstClaim
-    // This node's claims took every fire of the instant it woke for, ahead of
-    // it: next time it wakes later, so another node gets its turn.
-    let swept = false
-    let wokenFor = false
-    let claimedSinceWake = 0
     while (true) {
       yield* Queue.clear(wakeups)
       yield* claims.adopt
       const load = yield* executor.load
       const sizing = ClaimSizing.size({ ...load, slots: options.maxInFlight, batchSize: options.batchSize, windowMs })
-      const limit = Math.min(sizing.limit, ramp)
       const aheadMs = options.claimAhead === "auto" ? ClaimSizing.aheadMs(yield* claims.claimMs, windowMs) : options.claimAhead
+      const share = aheadMs > 0 ? options.share : undefined
+      const limit = share === undefined ? Math.min(sizing.limit, ramp) : sizing.limit
       let claimed = 0
       if (limit > 0 && mustClaim) {
         const failedBefore = yield* claims.failures
-        const result = yield* claims.claim(limit, aheadMs)
+        const result = yield* claims.claim(limit, aheadMs, share)
         yield* Effect.forEach(result.settled, (record) => options.publish(settledEvent(record)), { discard: true })
         // A job the store could not claim and paused: an operator must look at it.
         yield* Effect.forEach(result.setAside ?? [], (aside) =>
@@ -151,11 +151,6 @@ export const make = (options: Options): Dispatcher => {
           ), { discard: true })
         claimed = result.runs.length + result.settled.length
         backlog = claimed >= limit
-        claimedSinceWake += claimed
-        if (wokenFor && !backlog) {
-          swept = claimedSinceWake > 0
-          wokenFor = false
-        }
         ramp = backlog ? Math.min(options.batchSize, 2 * ramp) : firstClaim
         // A failed attempt may have taken runs: look for them now, not after a sleep.
         if ((yield* claims.failures) > failedBefore) continue
@@ -173,7 +168,7 @@ export const make = (options: Options): Dispatcher => {
       let sleep: Effect.Effect<void, unknown> = Effect.sleep(pollMs)
       let dueWhenWoken = false
       if (limit > 0) {
-        const next = yield* guard("nextWake", store.nextWake(options.tasks, aheadMs))
+        const next = yield* guard("nextWake", store.nextWake(options.tasks, aheadMs, share))
         if (Option.isSome(next)) {
           const now = yield* clock.now
           if (next.value <= now) {
@@ -189,14 +184,7 @@ export const make = (options: Options): Dispatcher => {
             sleep = Effect.sleep(50)
             dueWhenWoken = true
           } else if (next.value - now < pollMs) {
-            // Claiming ahead, nodes wake apart: at random within a quarter
-            // of the window, and a node that took the whole of the last
-            // instant a quarter later still. The same node is not always
-            // first to the fires due at one instant, whatever the error of
-            // its clock estimate, and half the window is left for the claim
-            // (sized at four round trips) to land before the fires are due.
-            const spread = aheadMs > 0 ? (aheadMs / 4) * ((swept ? 1 : 0) + (yield* Random.next)) : 0
-            sleep = clock.sleepUntil(next.value + spread)
+            sleep = clock.sleepUntil(next.value)
             dueWhenWoken = true
           }
         }
@@ -206,10 +194,6 @@ export const make = (options: Options): Dispatcher => {
       const woken = yield* Effect.raceAllFirst([Effect.as(sleep, false), Effect.as(Queue.take(wakeups), true), recheck])
       // Woken with a backlog (the queue ran down, a slot freed up): claim at once.
       mustClaim = woken ? backlog : dueWhenWoken
-      if (mustClaim && !woken) {
-        wokenFor = true
-        claimedSinceWake = 0
-      }
     }
   })
   return { name, stallAfterMs: options.stallAfterMs, body, handBack: claims.handBack }

@@ -208,7 +208,7 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     list: inject("list", store.list),
     triggerNow: (id, payload) => inject("triggerNow", store.triggerNow(id, payload)),
     claim: (request) => inject("claim", store.claim(request)),
-    nextWake: (tasks, aheadMs) => inject("nextWake", store.nextWake(tasks, aheadMs)),
+    nextWake: (tasks, aheadMs, share) => inject("nextWake", store.nextWake(tasks, aheadMs, share)),
     finish: (outcomes) => inject("finish", store.finish(outcomes)),
     renew: (node, leases, leaseMs) => inject("renew", store.renew(node, leases, leaseMs)),
     adopt: (node, tokens, leaseMs) => inject("adopt", store.adopt(node, tokens, leaseMs)),

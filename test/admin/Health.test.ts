@@ -21,7 +21,7 @@ const hangingClaims = Layer.effect(
   Effect.map(Effect.gen(function*() { return yield* JobStore }), (inner) => JobStore.of({
     ...inner,
     claim: (claim) => hang ? Effect.never : inner.claim(claim),
-    nextWake: (tasks, aheadMs) => hang ? Effect.never : inner.nextWake(tasks, aheadMs)
+    nextWake: (tasks, aheadMs, share) => hang ? Effect.never : inner.nextWake(tasks, aheadMs, share)
   }))
 )
 

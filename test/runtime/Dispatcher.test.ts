@@ -32,7 +32,7 @@ describe("Dispatcher", () => {
     })))
   })
 
-  it.effect("claimAhead auto: each fire is claimed within the 50 ms window ahead (a node that took the last instant whole, later in it) and starts at its instant, never before", () => {
+  it.effect("claimAhead auto: each fire is claimed at the start of the 50 ms window ahead, in one claim, and starts at its instant, never before", () => {
     const ledger = new Ledger()
     const tick = recordingTask("tick", ledger)
     // When each claim was made, and the fires it took.
@@ -48,24 +48,53 @@ describe("Dispatcher", () => {
     return Effect.gen(function*() {
       yield* TestClock.adjust(5 * second + 500)
       assert.deepStrictEqual(ledger.startsOf("tick"), [1, 2, 3, 4, 5].map((s) => s * second))
-      // Claims take no time under the test clock: the window is its floor,
-      // 50 ms, less the random spread of the wake-up (within a quarter of
-      // it). A node that took the whole of an instant wakes a quarter later
-      // for the next: alone, it took every one, so from the second fire on
-      // it claims between 37.5 and 25 ms ahead, still well before the fire.
+      // Claims take no time under the test clock: the window is its floor, 50 ms.
       assert.deepStrictEqual(claims.map((claim) => claim.fires), [1, 2, 3, 4, 5].map((s) => [s * second]))
-      for (const [i, claim] of claims.entries()) {
-        const due = (i + 1) * second
-        // (Sleeps end on whole milliseconds: up to 1 ms later.)
-        const [earliest, latest] = i === 0 ? [due - 50, due - 37.5 + 1] : [due - 37.5, due - 25 + 1]
-        assert.isTrue(claim.at >= earliest && claim.at <= latest, `claimed at ${claim.at} for ${due}`)
-      }
+      // (Sleeps end on whole milliseconds: up to 1 ms later.)
+      for (const [i, claim] of claims.entries()) assert.approximately(claim.at, (i + 1) * second - 50, 1)
     }).pipe(Effect.provide(schedulerOn(store, {
       tasks: [tick],
       jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })],
       claimAhead: "auto"
     })))
   })
+
+  it.effect("two nodes claiming ahead take their own shares of an instant's fires, one claim each, and run every fire once", () =>
+    Effect.gen(function*() {
+      const ledger = new Ledger()
+      const tick = recordingTask("tick", ledger)
+      const inner = yield* MemoryJobStore.make
+      const claims: Array<{ readonly node: string; readonly at: number; readonly fires: number }> = []
+      const store = JobStore.of({
+        ...inner,
+        claim: (request) =>
+          Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            Effect.tap(inner.claim(request), (result) =>
+              Effect.sync(() => {
+                if (result.runs.length > 0) claims.push({ node: request.node, at, fires: result.runs.length })
+              })))
+      })
+      const jobs = Array.from({ length: 40 }, (_, i) =>
+        Job.make(tick, { id: `tick-${i}`, payload: null, trigger: Trigger.every("1 second") }))
+      for (const node of ["a", "b"]) {
+        yield* Layer.build(
+          Scheduler.layer({ node, tasks: [tick], jobs, claimAhead: "auto", shutdownGrace: 0 }).pipe(
+            Layer.provide(Layer.succeed(JobStore, store))
+          )
+        )
+      }
+      yield* TestClock.adjust(5 * second + 500)
+      for (const job of jobs) assert.deepStrictEqual(ledger.firesOf(job.id), [1, 2, 3, 4, 5].map((s) => s * second), job.id)
+      // Both nodes beat at their start: from the first instant, each claims its share, in one claim.
+      for (const s of [1, 2, 3, 4, 5]) {
+        const at = claims.filter((claim) => claim.at > (s - 1) * second && claim.at <= s * second)
+        assert.deepStrictEqual(at.map((claim) => claim.node).sort(), ["a", "b"], `claims for the fires at ${s} s`)
+        for (const claim of at) {
+          assert.approximately(claim.at, s * second - 50, 1)
+          assert.isAbove(claim.fires, 5, `${claim.node}'s share at ${s} s`)
+        }
+      }
+    }))
 
   it.effect("a claim that never answers is stalled and restarted by the watchdog; the fires behind it run", () => {
     const ledger = new Ledger()

@@ -76,9 +76,9 @@ describe("Watchdog", () => {
     // From 5 s on, the first `nextWake` never returns and cannot be interrupted.
     let stuck = false
     const store = memoryWith((inner) => ({
-      nextWake: (tasks, aheadMs) =>
+      nextWake: (tasks, aheadMs, share) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          if (stuck || now < 5 * second) return inner.nextWake(tasks, aheadMs)
+          if (stuck || now < 5 * second) return inner.nextWake(tasks, aheadMs, share)
           stuck = true
           return Effect.uninterruptible(Effect.never)
         })

@@ -71,7 +71,7 @@ export const withClock = (store: Store, clock: Clock.Clock): Store => {
     list: pin(store.list),
     triggerNow: (id, payload) => pin(store.triggerNow(id, payload)),
     claim: (request) => pin(store.claim(request)),
-    nextWake: (tasks, aheadMs) => pin(store.nextWake(tasks, aheadMs)),
+    nextWake: (tasks, aheadMs, share) => pin(store.nextWake(tasks, aheadMs, share)),
     finish: (outcomes) => pin(store.finish(outcomes)),
     renew: (node, leases, leaseMs) => pin(store.renew(node, leases, leaseMs)),
     adopt: (node, tokens, leaseMs) => pin(store.adopt(node, tokens, leaseMs)),

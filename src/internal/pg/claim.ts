@@ -38,7 +38,8 @@
 import type * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
-import type { Lease } from "../../JobStore.ts"
+import type * as Statement from "effect/sql/Statement"
+import type { Lease, Share } from "../../JobStore.ts"
 import { bools, int8s, texts } from "./params.ts"
 import type { ClaimedRow } from "./rows.ts"
 import { nowMs, type Tables } from "./Tables.ts"
@@ -71,6 +72,8 @@ export const lockClaimable = (
     readonly aheadMs: number
     /** Runs whose handlers ended, outcome not written yet: no overlap slot (`ClaimRequest.ended`). */
     readonly ended?: ReadonlyArray<Lease> | undefined
+    /** Only these jobs are claimed ahead (`ClaimRequest.share`). */
+    readonly share?: Share | undefined
   }
 ): Effect.Effect<ReadonlyArray<LockedRow>, SqlError.SqlError> =>
   sql<LockedRow>`
@@ -83,7 +86,7 @@ export const lockClaimable = (
     request.aheadMs > 0
       ? sql`AND j.next_due <= (SELECT t FROM clock) + ${request.aheadMs}::bigint
         AND (j.next_due <= (SELECT t FROM clock)
-          OR NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = j.id AND x.state = 'running'
+          OR ${ownShare(sql, t, request.share, request.tasks, sql`(SELECT t FROM clock)`)} AND NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = j.id AND x.state = 'running'
             AND NOT (x.id::text || '/' || coalesce(x.token, '')) = ANY(${texts(endedKeys(request.ended))})))`
       : sql`AND j.next_due <= (SELECT t FROM clock)`
   }
@@ -121,6 +124,34 @@ export const lockClaimable = (
     -- only of the rows locked (the due scan follows the next_due index, no sort).
     SELECT clock.t, l.due, l.id, l.definition, l.paused, l.next_fire
     FROM clock LEFT JOIN locked l ON true`
+
+/**
+ * Whether job `j` is of `share` (`ClaimRequest.share`) at the instant `now`
+ * (SQL): its id's hash modulo the number of the node's peers is the node's
+ * place among them (by id, byte order). `hashtext` is PostgreSQL's own text
+ * hash, the same on every connection; masked to non-negative, as `abs` of its
+ * minimum overflows. The peers are read once per statement (uncorrelated
+ * subqueries), not once per job; a node without a row of its own, or
+ * alone, has every job.
+ *
+ * @internal
+ */
+export const ownShare = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  share: Share | undefined,
+  tasks: ReadonlyArray<string>,
+  now: Statement.Fragment
+) => {
+  if (share === undefined) return sql`true`
+  const peers = sql`FROM ${t.nodes} p WHERE p.heartbeat_at >= ${now} - ${share.staleAfterMs}::bigint
+    AND p.tasks @> ${texts(tasks)} AND p.tasks <@ ${texts(tasks)}`
+  return sql`(
+    NOT coalesce((SELECT bool_or(p.id = ${share.node}::text) AND count(*) > 1 ${peers}), false)
+    OR (hashtext(j.id) & 2147483647) % (SELECT count(*) ${peers})
+      = (SELECT count(*) ${peers} AND p.id COLLATE "C" < ${share.node}::text COLLATE "C")
+  )`
+}
 
 // `ClaimRequest.ended` as the store matches it: a run and the attempt (token)
 // whose handler ended, so a later attempt of the same run still counts.

@@ -7,8 +7,10 @@
  */
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
+import type { Share } from "../../JobStore.ts"
 import type * as Run from "../../Run.ts"
 import type { HistoryCursor } from "../cursor.ts"
+import { ownShare } from "./claim.ts"
 import { bools, int4s, int8s, texts } from "./params.ts"
 import { runColumns, type RunRow } from "./rows.ts"
 import { nowMs, type Tables } from "./Tables.ts"
@@ -259,13 +261,19 @@ export const triggerNow = (sql: SqlClient.SqlClient, t: Tables, id: string, payl
 
 /**
  * The earliest instant something of these tasks becomes claimable: a due
- * job's next fire (`aheadMs` earlier for a job with no run in progress, see
- * the claim-ahead window in `claim.ts`), or a pending run of a job with a
+ * job's next fire (`aheadMs` earlier for a job of `share` with no run in
+ * progress, see the claim-ahead window in `claim.ts`), or a pending run of a job with a
  * free overlap slot.
  *
  * @internal
  */
-export const nextWake = (sql: SqlClient.SqlClient, t: Tables, tasks: ReadonlyArray<string>, aheadMs: number) =>
+export const nextWake = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  tasks: ReadonlyArray<string>,
+  aheadMs: number,
+  share?: Share | undefined
+) =>
   sql<{ readonly wake: unknown }>`
     SELECT least(
       (SELECT min(next_due) FROM ${t.jobs}
@@ -274,6 +282,7 @@ export const nextWake = (sql: SqlClient.SqlClient, t: Tables, tasks: ReadonlyArr
   aheadMs > 0
     ? sql`(SELECT j.next_due - ${aheadMs}::bigint FROM ${t.jobs} j
         WHERE NOT j.paused AND j.next_due IS NOT NULL AND j.task = ANY(${texts(tasks)})
+          AND ${ownShare(sql, t, share, tasks, sql.literal(nowMs))}
           AND NOT EXISTS (SELECT 1 FROM ${t.runs} x WHERE x.job_id = j.id AND x.state = 'running')
         ORDER BY j.next_due LIMIT 1),`
     : sql``

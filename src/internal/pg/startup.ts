@@ -91,7 +91,7 @@ export const lazy = (
       list: ready(store.list),
       triggerNow: (id, payload) => ready(store.triggerNow(id, payload)),
       claim: (request) => ready(store.claim(request)),
-      nextWake: (tasks, aheadMs) => ready(store.nextWake(tasks, aheadMs)),
+      nextWake: (tasks, aheadMs, share) => ready(store.nextWake(tasks, aheadMs, share)),
       finish: (outcomes) => ready(store.finish(outcomes)),
       renew: (node, leases, leaseMs) => ready(store.renew(node, leases, leaseMs)),
       adopt: (node, tokens, leaseMs) => ready(store.adopt(node, tokens, leaseMs)),
