@@ -10,7 +10,9 @@
  * measure again: when wall and monotonic time disagree with what they said at
  * the last measurement (a step in either direction, or a suspended host whose
  * monotonic clock stood still), the next read re-measures at once. Otherwise
- * the offset is re-measured once `resyncAfter` of monotonic time has passed.
+ * the offset is re-measured once `resyncAfter` of monotonic time has passed,
+ * or sooner (1 s, 2 s, 4 s and so on) while measurements come back wider than
+ * 2 ms, each narrowing the bounds the earlier ones set.
  *
  * The store reports whole milliseconds, so the estimate runs behind rather
  * than ahead: late by a fraction of a millisecond, never early.
@@ -60,6 +62,10 @@ export interface Options<E> {
   readonly stepTolerance?: Duration.Input | undefined
 }
 
+// A measurement this tight (half of it is how late a run claimed ahead may
+// start) needs no other soon.
+const tightMs = 2
+
 const monotonicMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos) / 1_000_000)
 const wallMillis = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos) / 1_000_000)
 
@@ -73,11 +79,21 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
   Effect.sync(() => {
     const resyncMs = Duration.toMillis(Duration.fromInputUnsafe(options.resyncAfter ?? "60 seconds"))
     const toleranceMs = Duration.toMillis(Duration.fromInputUnsafe(options.stepTolerance ?? "1 second"))
+    // What the measurements say of the offset (store time less monotonic
+    // time): at least `lo`, and about `hi` at most (see `measure`). `null`
+    // before the first.
     let offset: number | null = null
-    let halfRoundTrip = 0
+    let lo = 0
+    let hi = 0
     let measuredAt: number | null = null
     let wallMinusMonotonic = 0
     let dueAt = Number.NEGATIVE_INFINITY
+    // The next measurement may narrow the bounds kept (not after a clock
+    // step or a suspicion, which may have invalidated them).
+    let narrowing = false
+    // A wide measurement (a busy process or database) is followed by another
+    // soon, then less and less soon: 1 s, 2 s, 4 s... up to `resyncMs`.
+    let retryMs = 1_000
 
     // One reading of the store's clock, between two of the monotonic one.
     const sample = Effect.gen(function*() {
@@ -86,33 +102,53 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
       const after = yield* monotonicMillis
       return { before, store, after }
     })
-    // The round trip of the last measurement kept.
-    let lastRoundTrip = Number.POSITIVE_INFINITY
     const measure = Effect.gen(function*() {
       // A reply delayed on its way (a busy process, a queue in front of the
       // connection) widens the bound `atLeast` keeps, and every run claimed
-      // ahead starts later by half of it: a round trip over twice the last
-      // one (and over 2 ms) is measured again, twice at most, and the
-      // shortest kept. Every sample's bound holds; the shortest is tightest.
+      // ahead starts later by half of it: a round trip over `tightMs` is
+      // measured again, twice at most, and the shortest kept.
       let best = yield* sample
-      for (let again = 0; again < 2 && best.after - best.before > Math.max(2, 2 * lastRoundTrip); again++) {
+      for (let again = 0; again < 2 && best.after - best.before > tightMs; again++) {
         const next = yield* sample
         if (next.after - next.before < best.after - best.before) best = next
       }
       const { after, before, store } = best
-      lastRoundTrip = after - before
-      offset = store - (before + after) / 2
-      halfRoundTrip = (after - before) / 2
+      // The store read its clock between `before` and `after`: the offset is
+      // at least `store - after`, and at most `store - before` (give or take
+      // the millisecond the store's whole-ms reading drops).
+      let low = store - after
+      let high = store - before
+      // Each bound holds for every measurement (the clocks do not drift
+      // apart measurably within `resyncMs`): the tightest of recent ones
+      // are kept together, unless they disagree (a step of either clock).
+      if (narrowing && measuredAt !== null && after - measuredAt < resyncMs && Math.max(lo, low) <= Math.min(hi, high) + 1) {
+        low = Math.max(lo, low)
+        high = Math.max(low, Math.min(hi, high))
+      }
+      lo = low
+      hi = high
+      offset = (low + high) / 2
       measuredAt = after
-      dueAt = after + resyncMs
-      wallMinusMonotonic = (yield* wallMillis) - after
+      narrowing = true
+      // (Counted from the end of the measurement, its last sample.)
+      const ended = yield* monotonicMillis
+      if (high - low > tightMs) {
+        dueAt = ended + Math.min(retryMs, resyncMs)
+        retryMs = Math.min(2 * retryMs, resyncMs)
+      } else {
+        dueAt = ended + resyncMs
+        retryMs = 1_000
+      }
+      wallMinusMonotonic = (yield* wallMillis) - ended
     })
 
     const stale = Effect.gen(function*() {
       const mono = yield* monotonicMillis
       if (offset === null || mono >= dueAt) return true
       // A wall-clock step (or a host suspended while monotonic time stood still).
-      return Math.abs((yield* wallMillis) - mono - wallMinusMonotonic) > toleranceMs
+      const stepped = Math.abs((yield* wallMillis) - mono - wallMinusMonotonic) > toleranceMs
+      if (stepped) narrowing = false
+      return stepped
     })
 
     // On every run's start: combinators, not a generator (a few µs less).
@@ -122,9 +158,8 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
     })
 
     const atLeast = Effect.suspend(() => {
-      const known = offset
-      const margin = halfRoundTrip
-      return known === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + known - margin)
+      const least = lo
+      return offset === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + least)
     })
 
     const now: Effect.Effect<number, E> = Effect.flatMap(
@@ -135,6 +170,7 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
     const suspect = (withinMs: number) =>
       Effect.map(monotonicMillis, (mono) => {
         dueAt = Math.min(dueAt, mono + withinMs)
+        narrowing = false
       })
 
     // Timers may fire early by up to a millisecond (they count whole ones): check, and wait on.

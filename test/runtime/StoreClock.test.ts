@@ -39,9 +39,10 @@ describe("StoreClock", () => {
       )
       const clock = yield* StoreClock.make({ measure })
       const measuring = yield* Effect.forkChild(clock.now)
-      yield* TestClock.adjust("40 millis")
+      // (Round trips that slow are sampled three times: all alike, the first is kept.)
+      yield* TestClock.adjust("120 millis")
       yield* Fiber.join(measuring)
-      const truth = 40 + storeAhead
+      const truth = 120 + storeAhead
       assert.strictEqual(yield* clock.estimate, truth + 20)
       assert.strictEqual(yield* clock.atLeast, truth)
       yield* TestClock.adjust("1 second")
@@ -109,7 +110,7 @@ describe("StoreClock", () => {
 })
 
 describe("StoreClock: delayed replies", () => {
-  it.effect("a measurement whose round trip is over twice the last one is taken again, and the shortest sets atLeast", () =>
+  it.effect("a measurement whose round trip is over 2 ms is taken again, and the shortest sets atLeast", () =>
     Effect.gen(function*() {
       // Round trips of 1 ms, then (at the resync) 30 ms and 1 ms: the store
       // reads its clock at once, and the reply takes that long to come back,
@@ -136,5 +137,51 @@ describe("StoreClock: delayed replies", () => {
       // it by 1 ms, where the slow one would have lagged by 30.
       const now = yield* Clock.currentTimeMillis
       assert.strictEqual(yield* clock.atLeast, now + storeAhead - 1)
+    }))
+
+  it.effect("a wide measurement is taken again within 1 s, then 2 s, and each narrows the bounds the earlier ones set", () =>
+    Effect.gen(function*() {
+      // Every sample's reply is delayed: 20 ms (the three samples of each of
+      // the first two measurements), then 8 ms with the store reading its
+      // clock half-way: the third measurement narrows the lower bound to 4 ms.
+      const replies: Array<{ readonly readAfter: number; readonly reply: number }> = Array.from(
+        { length: 6 },
+        () => ({ readAfter: 0, reply: 20 })
+      )
+      let calls = 0
+      const measure = Effect.suspend(() => {
+        const { readAfter, reply } = replies[calls++] ?? { readAfter: 4, reply: 4 }
+        return Effect.andThen(
+          readAfter > 0 ? Effect.sleep(readAfter) : Effect.void,
+          Effect.flatMap(
+            Effect.map(Clock.monotonicTimeNanos, (nanos) => Math.floor(Number(nanos) / 1_000_000) + storeAhead),
+            (store) => Effect.as(Effect.sleep(reply), store)
+          )
+        )
+      })
+      const clock = yield* StoreClock.make({ measure, resyncAfter: "60 seconds" })
+      const lag = Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        return now + storeAhead - (yield* clock.atLeast)
+      })
+      const measured = (ms: number) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(clock.now)
+          yield* TestClock.adjust(ms)
+          yield* Fiber.join(fiber)
+        })
+      yield* measured(60)
+      assert.deepStrictEqual([calls, yield* lag], [3, 20], "three samples, each 20 ms late")
+      // Not 60 s: another measurement a second after it ended (at 60 ms).
+      yield* TestClock.adjust(998)
+      yield* clock.now
+      assert.strictEqual(calls, 3, "not yet")
+      yield* TestClock.adjust(2)
+      yield* measured(60)
+      assert.deepStrictEqual([calls, yield* lag], [6, 20])
+      // Then 2 s after that one: faster replies, and the bounds narrow to them.
+      yield* TestClock.adjust(2_000)
+      yield* measured(24)
+      assert.deepStrictEqual([calls, yield* lag], [9, 4])
     }))
 })
