@@ -262,6 +262,31 @@ describe("Executor: a lease said lost while the run's outcome is on its way", ()
     }))
 })
 
+describe("Executor: the outcomes of a burst", () => {
+  it.effect("100 runs due at one instant, ending over 10 ms: their outcomes are written together after the burst, in at most two statements", () =>
+    Effect.gen(function*() {
+      const task = Task.make("chained", Schema.Null, (_, { jobId }) => Effect.sleep(Number(jobId.slice(2)) % 10))
+      const batches: Array<number> = []
+      const executor = yield* Executor.make({
+        node: "n",
+        tasks: new Map([["chained", task]]),
+        context: Context.empty(),
+        publish: () => Effect.void,
+        finish: (outcomes) => Effect.sync(() => {
+          batches.push(outcomes.length)
+          return outcomes.map(() => true)
+        }),
+        onSlotFreed: Effect.void
+      })
+      yield* Effect.forkScoped(executor.recorder({ idle: Effect.void, progress: Effect.void }))
+      yield* executor.submit(Array.from({ length: 100 }, (_, i) => claimedRun(`r-${i}`, 0)))
+      for (let ms = 0; ms < 100; ms++) yield* TestClock.adjust(1)
+      assert.strictEqual(batches.reduce((a, b) => a + b, 0), 100, "every outcome written")
+      assert.isAtMost(batches.length, 2, `written in ${batches.length} statements`)
+      assert.deepStrictEqual(yield* executor.leases, [])
+    }))
+})
+
 describe("Executor: runs due at the claim", () => {
   it.effect("start at once, whatever the local estimate of the store's time says (the claim's instant is a time the store has passed)", () =>
     Effect.gen(function*() {
