@@ -96,6 +96,8 @@ interface Held {
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Whether it holds a handler slot (from its start until its handler ended or it was taken away). */
   slot: boolean
+  /** Claimed ahead of its instant (it starts at it, with the other fires due then: see `recorder`). */
+  readonly ahead: boolean
   /** When it took its slot (this process's clock), for the mean run time; -1 until then. */
   since: number
   /** An operator cancelled it while its handler ran: an interruption records it `cancelled`. */
@@ -214,7 +216,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     const live = new Set<Fiber.Fiber<void>>()
     const outcomes = yield* Queue.unbounded<Finished>()
     let unrecorded: Array<Finished> = []
-    // Runs started since the recorder last took outcomes: many is a burst (see `recorder`).
+    // Runs claimed ahead started since the recorder last took outcomes: many is a burst (see `recorder`).
     let startedSinceRecord = 0
     const current = (entry: Held) => held.get(entry.run.id) === entry
     // Claimed runs not started yet, first to start at the head.
@@ -325,7 +327,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       if (head === undefined || running >= slots || head.run.startedAt > seen) return undefined
       queue.pop()
       head.phase = "running"
-      startedSinceRecord++
+      if (head.ahead) startedSinceRecord++
       waiting--
       running++
       head.slot = true
@@ -439,7 +441,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
 
     // Claimed runs join the queue; they start as slots free up, in due and
     // fire-time order, and never before their due instant.
-    const accept = (claimed: ReadonlyArray<Run.Claimed>, adopted: boolean) =>
+    const accept = (claimed: ReadonlyArray<Run.Claimed>, adopted: boolean, storeInstant?: number) =>
       Effect.gen(function*() {
         if (claimed.length === 0) return
         for (const run of claimed) {
@@ -453,7 +455,8 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             yield* stop(earlier)
             yield* leaseLost(earlier.run)
           }
-          const entry: Held = { run, phase: "waiting", fiber: undefined, slot: false, since: -1 }
+          const ahead = storeInstant !== undefined && run.startedAt > storeInstant
+          const entry: Held = { run, phase: "waiting", fiber: undefined, slot: false, since: -1, ahead }
           held.set(run.id, entry)
           queue.push(entry)
           waiting++
@@ -560,7 +563,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             yield* report.idle
             const current = (e: Finished) => held.get(e.run.id)?.run === e.run
             unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter(current)
-            // The outcomes of a burst (many runs due at one instant) are
+            // The outcomes of a burst (many runs claimed ahead, due at one instant) are
             // written a moment after it, with whatever else ended meanwhile:
             // the database's work for them then does not compete for CPU
             // with the starts of the burst on the other nodes. (Taken ones
@@ -614,7 +617,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         Effect.suspend(() => {
           // The store's time was at least the claim's instant: runs due by it need no clock reading.
           if (storeInstant !== undefined && storeInstant > seen) seen = storeInstant
-          return accept(runs, false)
+          return accept(runs, false, storeInstant)
         }),
       adopt: (runs: ReadonlyArray<Run.Claimed>) => accept(runs, true),
       withdraw,
