@@ -387,6 +387,25 @@ describe("Trigger", () => {
       assert.include(later[0]!.note, "onDstOverlap \"later\" fires only the second")
     })
 
+    it("an offset first asked just before a transition does not outlive it (Pacific/Chatham)", () => {
+      // The first question about a stretch of the zone's history fills its
+      // cache of offsets: asked a millisecond (or half of one) before the
+      // transition, it once kept the old offset for a day after it. These
+      // instants are the first this file asks about in Pacific/Chatham
+      // (the properties, which also use it, run later).
+      const fallBack = ms("2019-04-06T14:00:00Z") // clocks go back from 03:45 (+13:45) to 02:45 (+12:45)
+      const daily = Trigger.cron("0 3 * * *", { timeZone: "Pacific/Chatham", onDstOverlap: "earlier" })
+      assert.deepStrictEqual(fires(daily, iso(fallBack - 1), 2), ["2019-04-07T14:15:00.000Z", "2019-04-08T14:15:00.000Z"])
+      assert.deepStrictEqual(
+        Trigger.preview(daily, fallBack, 3).filter(Trigger.isFire).map(({ iso }) => iso),
+        ["2019-04-08T03:00:00+12:45", "2019-04-09T03:00:00+12:45", "2019-04-10T03:00:00+12:45"]
+      )
+      const springForward = ms("2019-09-28T14:00:00Z") // clocks go forward from 02:45 (+12:45) to 03:45 (+13:45)
+      const four = Trigger.cron("0 4 * * *", { timeZone: "Pacific/Chatham" })
+      // 04:00 on 2019-09-29 is at +13:45, a quarter of an hour after the transition.
+      assert.deepStrictEqual(Option.getOrUndefined(Trigger.next(four, springForward - 0.5)), ms("2019-09-28T14:15:00Z"))
+    })
+
     it("preview of intervals and one-offs is in UTC", () => {
       assert.deepStrictEqual(Trigger.preview(Trigger.once(ms("2026-03-29T01:00:00Z")), 0, 3), [
         { fire: ms("2026-03-29T01:00:00Z"), iso: "2026-03-29T01:00:00+00:00", dst: "none" }

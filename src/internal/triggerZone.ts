@@ -122,7 +122,10 @@ const discover = (zone: Zone, t: number, index: number): Period => {
     }
     start = earlier
   }
-  let end = t + 1
+  // From t itself, whose offset is known: t + 1 may already be past a
+  // transition (t one millisecond before it, or a fraction of one), and a
+  // bisection from there would look for the next change and miss this one.
+  let end = t
   for (let i = 0; i < probeCount && end < ceiling; i++) {
     const later = Math.min(end + probeStep, ceiling)
     if (probe(later) !== offset) {
