@@ -8,6 +8,7 @@
  * @internal
  */
 import type * as Run from "../Run.ts"
+import { StoreError } from "../StoreError.ts"
 
 /** A decoded cursor. @internal */
 export interface HistoryCursor {
@@ -47,3 +48,17 @@ export const isAfter = (record: Pick<Run.RunRecord, "fireTime" | "id">, cursor: 
  * @internal
  */
 export const foldAscii = (text: string): string => text.replace(/[A-Z]/g, (c) => c.toLowerCase())
+
+/**
+ * A `before` cursor that is not one: the typed, non-retryable error of both
+ * stores' history pages.
+ *
+ * @internal
+ */
+export const invalidCursor = (operation: string, cursor: unknown): StoreError =>
+  new StoreError({
+    operation,
+    reason: "InvalidCursor",
+    retryable: false,
+    cause: new Error(`not a history cursor: ${JSON.stringify(cursor)} (pass the \`next\` of the previous page)`)
+  })

@@ -21,8 +21,7 @@ import type {
   StoredJob
 } from "../JobStore.ts"
 import * as Run from "../Run.ts"
-import { StoreError } from "../StoreError.ts"
-import { foldAscii, historyCursor, isAfter, parseHistoryCursor } from "./cursor.ts"
+import { foldAscii, historyCursor, invalidCursor, isAfter, parseHistoryCursor } from "./cursor.ts"
 import { type Place, placeOf } from "./cluster.ts"
 
 /** A run as the in-memory store keeps it. @internal */
@@ -38,14 +37,6 @@ export interface RunRow {
 
 /** The note of a run an operator cancelled. @internal */
 export const cancelledNote = "cancelled by operator"
-
-const invalidCursor = (operation: string, cursor: unknown) =>
-  new StoreError({
-    operation,
-    reason: "InvalidCursor",
-    retryable: false,
-    cause: new Error(`not a history cursor: ${JSON.stringify(cursor)} (pass the \`next\` of the previous page)`)
-  })
 
 /**
  * The records of `query` in history order, at most `limit + 1` (the one

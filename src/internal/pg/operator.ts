@@ -12,7 +12,7 @@ import * as Result from "effect/Result"
 import type { HistoryQuery, JobStore, NodeRecord, StoredJob } from "../../JobStore.ts"
 import { RunNotCancellable, RunNotFound } from "../../JobStore.ts"
 import { StoreError } from "../../StoreError.ts"
-import { foldAscii, historyCursor, parseHistoryCursor } from "../cursor.ts"
+import { foldAscii, historyCursor, invalidCursor, parseHistoryCursor } from "../cursor.ts"
 import * as Browse from "./browse.ts"
 import type { Operation } from "./deadline.ts"
 import { toRecord, toStoredJob } from "./rows.ts"
@@ -30,14 +30,6 @@ export type Members = Pick<
 
 // Ids that are not run ids name no run (and would not fit the bigint column).
 const runId = /^[1-9][0-9]{0,17}$/
-
-const invalidCursor = (operation: string, cursor: unknown) =>
-  new StoreError({
-    operation,
-    reason: "InvalidCursor",
-    retryable: false,
-    cause: new Error(`not a history cursor: ${JSON.stringify(cursor)} (pass the \`next\` of the previous page)`)
-  })
 
 const toNode = (row: Browse.NodeRow): NodeRecord => ({
   id: row.id,
