@@ -395,7 +395,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         const wait = instant - now
         if (wait <= 0) return Effect.void
         if (wait > spinAfterMs) return Effect.andThen(Effect.sleep(Math.floor(wait - 1)), spinUntil(instant))
-        return Effect.andThen(Effect.sleep(Math.ceil(wait)), Effect.flatMap(storeNow, (now) => now >= instant ? Effect.void : sleepUntil(instant)))
+        return Effect.andThen(Effect.sleep(Math.ceil(wait)), sleepUntil(instant))
       })
     // (At most `spinMaxMs` of the process's own time: a clock that stands
     // still, as a test's does, is then slept on.)

@@ -80,9 +80,8 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
     const resyncMs = Duration.toMillis(Duration.fromInputUnsafe(options.resyncAfter ?? "60 seconds"))
     const toleranceMs = Duration.toMillis(Duration.fromInputUnsafe(options.stepTolerance ?? "1 second"))
     // What the measurements say of the offset (store time less monotonic
-    // time): at least `lo`, and about `hi` at most (see `measure`). `null`
-    // before the first.
-    let offset: number | null = null
+    // time): at least `lo`, and about `hi` at most (see `measure`); the
+    // estimate is their midpoint. Meaningless while `measuredAt` is null.
     let lo = 0
     let hi = 0
     let measuredAt: number | null = null
@@ -127,7 +126,6 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
       }
       lo = low
       hi = high
-      offset = (low + high) / 2
       measuredAt = after
       narrowing = true
       // (Counted from the end of the measurement, its last sample.)
@@ -144,7 +142,7 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
 
     const stale = Effect.gen(function*() {
       const mono = yield* monotonicMillis
-      if (offset === null || mono >= dueAt) return true
+      if (measuredAt === null || mono >= dueAt) return true
       // A wall-clock step (or a host suspended while monotonic time stood still).
       const stepped = Math.abs((yield* wallMillis) - mono - wallMinusMonotonic) > toleranceMs
       if (stepped) narrowing = false
@@ -153,13 +151,13 @@ export const make = <E>(options: Options<E>): Effect.Effect<StoreClock> =>
 
     // On every run's start: combinators, not a generator (a few µs less).
     const estimate = Effect.suspend(() => {
-      const known = offset
-      return known === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + known)
+      const mid = (lo + hi) / 2
+      return measuredAt === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + mid)
     })
 
     const atLeast = Effect.suspend(() => {
       const least = lo
-      return offset === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + least)
+      return measuredAt === null ? wallMillis : Effect.map(monotonicMillis, (mono) => mono + least)
     })
 
     const now: Effect.Effect<number, E> = Effect.flatMap(
