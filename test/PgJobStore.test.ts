@@ -4,6 +4,7 @@ import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
 import { migrations } from "../src/internal/pg/migrations.ts"
+import * as Tables from "../src/internal/pg/Tables.ts"
 import type * as Run from "../src/Run.ts"
 import { StoreError } from "../src/StoreError.ts"
 import * as Scheduler from "../src/Scheduler.ts"
@@ -181,6 +182,38 @@ describe("PgJobStore", () => {
       yield* store.finish(first.runs.map((run) => outcome(run)))
       const next = yield* store.claim(claimOf(task, "n"))
       assert.deepStrictEqual(next.runs.map((r) => r.payload), [{ from: "manual" }])
+    }), 30_000)
+
+  it.live("a definition stored in full (as before defaults were left out) reads as the same job; declared again, it is stored without them, its next fire kept", () =>
+    Effect.gen(function*() {
+      const store = yield* Pg.makeStore({ schema: "sparse" })
+      const sql = yield* Pg.makeClient({ maxConnections: 1 })
+      const t = Tables.make(sql, { schema: "sparse" })
+      const now = yield* store.now
+      const job = Job.make(taskNamed(unique("task")), {
+        id: unique("job"),
+        payload: { n: 1 },
+        trigger: Trigger.every(60_000, { anchor: now })
+      })
+      const row = () =>
+        Effect.map(
+          sql<{ readonly d: string; readonly next_fire: string }>`
+            SELECT definition::text AS d, next_fire::text AS next_fire FROM ${t.jobs} WHERE id = ${job.id}`,
+          ([r]) => ({ keys: Object.keys(JSON.parse(r?.d ?? "{}")).sort(), nextFire: r?.next_fire })
+        )
+      yield* store.register([job], { version: 1, orphans: "keep" })
+      const first = yield* row()
+      assert.deepStrictEqual(first.keys, ["payload", "task", "trigger"])
+      // As an earlier version stored it: every policy spelled out.
+      const { id: _id, paused: _paused, ...full } = Schema.encodeSync(Job.Job)(job)
+      yield* sql`UPDATE ${t.jobs} SET definition = ${JSON.stringify(full)}::jsonb WHERE id = ${job.id}`
+      const read = Option.getOrThrow(yield* store.get(job.id))
+      const { source: _source, version: _version, nextFire: _nextFire, createdAt: _c, updatedAt: _u, setAside: _s, ...asJob } = read
+      assert.deepStrictEqual(asJob, job)
+      const report = yield* store.register([job], { version: 1, orphans: "keep" })
+      assert.deepStrictEqual(report.updated, [job.id])
+      assert.deepStrictEqual(yield* row(), first)
+      assert.deepStrictEqual((yield* store.register([job], { version: 1, orphans: "keep" })).unchanged, [job.id])
     }), 30_000)
 
   it.live("eight processes registering the same jobs at once: no error, each job stored once", () =>

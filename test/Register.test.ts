@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
+import { isDeepStrictEqual } from "node:util"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
 import * as JobShape from "../src/internal/jobShape.ts"
@@ -16,6 +17,14 @@ const definition = (job: Job.Job) => {
   const { id: _id, paused: _paused, ...rest } = encode(job)
   return rest
 }
+
+// The stored form: the schema's encoding without the policies that equal `Job.defaults`.
+const stored = (job: Job.Job) =>
+  Object.fromEntries(
+    Object.entries(definition(job)).filter(([key, value]) =>
+      !(Object.hasOwn(Job.defaults, key) && isDeepStrictEqual(value, Reflect.get(Job.defaults, key)))
+    )
+  )
 
 // Jobs as `Job.make` builds them, over every trigger and misfire variant.
 const wellFormed: ReadonlyArray<Job.Job> = [
@@ -42,8 +51,27 @@ describe("jobShape: the schema's answer without walking the schema", () => {
       assert.isTrue(isJob(job), job.id)
       const values = toValues(job)
       assert.isTrue(values._tag === "Success")
-      if (values._tag === "Success") assert.deepStrictEqual(JSON.parse(JSON.stringify(values.success.definition)), definition(job))
+      if (values._tag === "Success") {
+        assert.deepStrictEqual(JSON.parse(JSON.stringify(values.success.definition)), stored(job))
+        // Read back, the policies left out are the defaults again.
+        assert.deepStrictEqual(JobShape.withDefaults(values.success.definition), definition(job))
+      }
     }
+  })
+
+  it("a stored definition leaves out only the policies at their defaults", () => {
+    const keys = (job: Job.Job) => {
+      const values = toValues(job)
+      return values._tag === "Success" ? Object.keys(values.success.definition).sort() : []
+    }
+    // Every policy at its default: task, payload and trigger only.
+    assert.deepStrictEqual(keys(wellFormed[0]!), ["payload", "task", "trigger"])
+    // Every policy named: all of them.
+    assert.deepStrictEqual(keys(wellFormed[2]!), ["misfire", "onLost", "overlap", "payload", "retry", "task", "timeout", "trigger"])
+    // One field of a policy off its default keeps the whole policy.
+    assert.deepStrictEqual(keys(wellFormed[3]!), ["misfire", "payload", "task", "trigger"])
+    const one = Job.make(task, { id: "e", payload: null, trigger: Trigger.every(1_000), retry: { jitter: false } })
+    assert.deepStrictEqual(keys(one), ["payload", "retry", "task", "trigger"])
   })
 
   it("anything else is left to the schema: extra keys, prototypes, undefined optional keys, non-finite numbers", () => {

@@ -18,7 +18,7 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
-import type * as Job from "../Job.ts"
+import * as Job from "../Job.ts"
 
 const jobId = /^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/
 const taskName = /^(?:[^\s\u0000-\u001f\u007f\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])+$/
@@ -123,21 +123,77 @@ const conformsUnsafe = (u: unknown): boolean => {
 }
 
 /**
- * The stored definition of a job that `conforms`: its encoded form without
- * `id` and `paused`.
+ * The policies a stored definition leaves out when they are `Job.defaults`
+ * (see `sparse`), and that reading it puts back (`withDefaults`).
+ */
+const policies = ["overlap", "misfire", "retry", "timeout", "onLost"] as const
+
+const defaultPolicies: Record<(typeof policies)[number], unknown> = {
+  overlap: Job.defaults.overlap,
+  misfire: Job.defaults.misfire,
+  retry: Job.defaults.retry,
+  timeout: Job.defaults.timeout,
+  onLost: Job.defaults.onLost
+}
+
+// Equal as JSON values (objects by their keys, whatever their order): the
+// policies are small plain values.
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]))
+  }
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length &&
+    keys.every((key) => Object.hasOwn(b, key) && sameJson(Reflect.get(a, key), Reflect.get(b, key)))
+}
+
+/**
+ * An encoded definition without the policies that equal `Job.defaults`:
+ * what a job row stores. Most jobs name no policy, and the full form was
+ * three quarters of a row: every insert, every claim's update of the row and
+ * every read of it paid for it.
  *
  * @internal
  */
-export const definitionOf = (job: Job.Job): Record<string, unknown> => ({
-  task: job.task,
-  payload: job.payload,
-  trigger: job.trigger,
-  overlap: job.overlap,
-  misfire: job.misfire,
-  retry: job.retry,
-  timeout: job.timeout,
-  onLost: job.onLost
+export const sparse = (definition: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(definition)) {
+    if (!(Object.hasOwn(defaultPolicies, key) && sameJson(value, Reflect.get(defaultPolicies, key)))) out[key] = value
+  }
+  return out
+}
+
+/**
+ * A stored definition with the default policies it leaves out put back
+ * (the inverse of `sparse`; a definition stored in full reads the same).
+ *
+ * @internal
+ */
+export const withDefaults = (definition: Record<string, unknown>): Record<string, unknown> => ({
+  ...defaultPolicies,
+  ...definition
 })
+
+/**
+ * The stored definition of a job that `conforms`: its encoded form without
+ * `id` and `paused`, and without the policies it leaves at their defaults
+ * (`sparse`).
+ *
+ * @internal
+ */
+export const definitionOf = (job: Job.Job): Record<string, unknown> => {
+  const definition: Record<string, unknown> = { task: job.task, payload: job.payload, trigger: job.trigger }
+  if (!(job.overlap.max === Job.defaults.overlap.max && job.overlap.onLimit === Job.defaults.overlap.onLimit)) {
+    definition["overlap"] = job.overlap
+  }
+  if (!sameJson(job.misfire, Job.defaults.misfire)) definition["misfire"] = job.misfire
+  if (!sameJson(job.retry, Job.defaults.retry)) definition["retry"] = job.retry
+  if (job.timeout !== Job.defaults.timeout) definition["timeout"] = job.timeout
+  if (job.onLost !== Job.defaults.onLost) definition["onLost"] = job.onLost
+  return definition
+}
 
 /**
  * Whether two jobs that both `conform` have the same stored definition,

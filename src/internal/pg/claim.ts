@@ -221,7 +221,9 @@ export const settle = (
       UPDATE ${t.jobs} j SET next_fire = x.next_fire, next_due = x.next_due
       FROM unnest(${texts(input.advances.id)}, ${int8s(input.advances.next_fire)}, ${int8s(input.advances.next_due)})
         AS x(id, next_fire, next_due)
-      WHERE j.id = x.id
+      -- The ids again as an array: an index lookup of each, where the
+      -- planner otherwise hashed every job of the table, per claim.
+      WHERE j.id = ANY(${texts(input.advances.id)}) AND j.id = x.id
       RETURNING j.id
     ),
     active AS (

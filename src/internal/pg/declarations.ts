@@ -16,6 +16,7 @@
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
+import * as Job from "../../Job.ts"
 import { bools, float8s, int4s, texts } from "./params.ts"
 import type { Tables } from "./Tables.ts"
 
@@ -80,8 +81,10 @@ export const pick = (all: Shared, pick: ReadonlyArray<number>): Shared => {
 // The distinct definitions, parsed once each (`OFFSET 0` keeps the subquery whole).
 const definitions = (sql: SqlClient.SqlClient, shared: Shared) =>
   sql`(
-    SELECT p.n, p.definition, p.definition ->> 'task' AS task, (p.definition -> 'overlap' ->> 'max')::integer AS overlap_max,
-      p.definition -> 'overlap' ->> 'onLimit' AS on_limit, p.definition ->> 'onLost' AS on_lost
+    SELECT p.n, p.definition, p.definition ->> 'task' AS task,
+      coalesce((p.definition -> 'overlap' ->> 'max')::integer, ${Job.defaults.overlap.max}::integer) AS overlap_max,
+      coalesce(p.definition -> 'overlap' ->> 'onLimit', ${Job.defaults.overlap.onLimit}::text) AS on_limit,
+      coalesce(p.definition ->> 'onLost', ${Job.defaults.onLost}::text) AS on_lost
     FROM (SELECT x.n, x.t::jsonb AS definition FROM unnest(${texts(shared.distinct)}) WITH ORDINALITY AS x(t, n) OFFSET 0) p
     OFFSET 0
   ) d`

@@ -114,7 +114,7 @@ export const toValues = (job: Job.Job): Result.Result<JobValues, Schema.SchemaEr
     : Result.map(encodeJob(job), ({ id: _id, paused: _paused, ...definition }) => ({
     id: job.id,
     task: job.task,
-    definition,
+    definition: JobShape.sparse(definition),
     paused: job.paused,
     overlap_max: job.overlap.max,
     on_limit: job.overlap.onLimit,
@@ -123,7 +123,11 @@ export const toValues = (job: Job.Job): Result.Result<JobValues, Schema.SchemaEr
 
 /** Decodes a stored definition back into a job. @internal */
 export const toJob = (row: Pick<JobRow, "id" | "definition" | "paused">): Result.Result<Job.Job, Schema.SchemaError> => {
-  const candidate = { ...(isRecord(row.definition) ? row.definition : {}), id: row.id, paused: row.paused }
+  const candidate = {
+    ...JobShape.withDefaults(isRecord(row.definition) ? row.definition : {}),
+    id: row.id,
+    paused: row.paused
+  }
   // Almost every stored definition is exactly what the schema would decode: checked in plain code.
   return JobShape.isJob(candidate) ? Result.succeed(candidate) : decodeJob(candidate)
 }
