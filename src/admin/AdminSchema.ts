@@ -189,24 +189,33 @@ export type JobDetail = typeof JobDetail.Type
 
 /**
  * Which jobs a bulk pause or resume acts on: those of `task`, and whose id
- * holds `text`; `all: true` when there is no filter.
+ * holds `text`; `all: true` when there is no filter. `after`: go on after
+ * this job id (the `next` of an answer that stopped at its deadline).
  *
  * @since 0.3.0
  */
 export const BulkFilter = Schema.Struct({
   task: Schema.optionalKey(Schema.String),
   text: Schema.optionalKey(Schema.String),
-  all: Schema.optionalKey(Schema.Boolean)
+  all: Schema.optionalKey(Schema.Boolean),
+  after: Schema.optionalKey(Schema.String)
 })
 export type BulkFilter = typeof BulkFilter.Type
 
 /**
- * What a bulk action did: how many jobs matched, and the ids it changed
- * (those already in the asked state are left alone).
+ * What a bulk action did: how many matching jobs it went through, and the
+ * ids it changed (those already in the asked state are left alone). A bulk
+ * action answers within its deadline (10 s of work, and the store call on
+ * its way then): `next` is null when it went through every matching job,
+ * else the id to go on after (`BulkFilter.after`).
  *
  * @since 0.3.0
  */
-export const BulkResult = Schema.Struct({ matched: Schema.Number, changed: Schema.Array(Schema.String) })
+export const BulkResult = Schema.Struct({
+  matched: Schema.Number,
+  changed: Schema.Array(Schema.String),
+  next: Schema.NullOr(Schema.String)
+})
 export type BulkResult = typeof BulkResult.Type
 
 /**

@@ -1,5 +1,6 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { BulkDeadline } from "../../src/admin/internal/jobs.ts"
 import * as Scheduler from "../../src/Scheduler.ts"
 import { asOperator, asViewer, echoed, field, newJob, request, serverLayer } from "./Support.ts"
 
@@ -212,13 +213,13 @@ layer(serverLayer({ schema: "admin_jobs" }), { timeout: 60_000, excludeTestServi
       }
       const paused = yield* asOperator("POST", "/jobs/pause", { text: "bulk-a-" })
       assert.strictEqual(paused.status, 200, paused.text)
-      assert.deepStrictEqual(paused.body, { matched: 3, changed: ["bulk-a-1", "bulk-a-2", "bulk-a-3"] })
+      assert.deepStrictEqual(paused.body, { matched: 3, changed: ["bulk-a-1", "bulk-a-2", "bulk-a-3"], next: null })
       const again = yield* asOperator("POST", "/jobs/pause", { text: "bulk-a-" })
-      assert.deepStrictEqual(again.body, { matched: 3, changed: [] })
+      assert.deepStrictEqual(again.body, { matched: 3, changed: [], next: null })
       const list = yield* asViewer("GET", "/jobs?text=bulk-&paused=true")
       assert.deepStrictEqual(ids(list.body), ["bulk-a-1", "bulk-a-2", "bulk-a-3"])
       const resumed = yield* asOperator("POST", "/jobs/resume", { text: "bulk-", task: "echo" })
-      assert.deepStrictEqual(resumed.body, { matched: 4, changed: ["bulk-a-1", "bulk-a-2", "bulk-a-3"] })
+      assert.deepStrictEqual(resumed.body, { matched: 4, changed: ["bulk-a-1", "bulk-a-2", "bulk-a-3"], next: null })
     }))
 
   it.effect("a request without a body where one is needed, or with a body that is not JSON, is a typed 400", () =>
@@ -226,5 +227,39 @@ layer(serverLayer({ schema: "admin_jobs" }), { timeout: 60_000, excludeTestServi
       const none = yield* request("POST", "/jobs", { token: "operator-secret-0123456789" })
       assert.strictEqual(none.status, 400)
       assert.strictEqual(field(none.body, "_tag"), "InvalidRequest")
+    }))
+})
+
+// A deadline of 0: every call goes through exactly one job (the least it
+// does, so that asking again always gets on), and says where to go on.
+layer(serverLayer({ schema: "admin_bulk" }).pipe(Layer.provide(Layer.succeed(BulkDeadline, 0))), {
+  timeout: 60_000,
+  excludeTestServices: true
+})("admin API: a bulk action past its deadline", (it) => {
+  it.effect("answers with where it stopped; going on from there reaches every job once, and nothing else", () =>
+    Effect.gen(function*() {
+      for (const id of ["late-1", "late-2", "late-3", "late-4", "other-1"]) {
+        assert.strictEqual((yield* asOperator("POST", "/jobs", newJob(id))).status, 201)
+      }
+      yield* asOperator("POST", "/jobs/late-2/pause")
+      const answers: Array<unknown> = []
+      let body: unknown = { next: undefined }
+      do {
+        const after = field(body, "next")
+        const response = yield* asOperator("POST", "/jobs/pause", { text: "late-", ...(typeof after === "string" ? { after } : {}) })
+        assert.strictEqual(response.status, 200, response.text)
+        body = response.body
+        answers.push(body)
+      } while (field(body, "next") !== null && answers.length < 10)
+      assert.deepStrictEqual(answers, [
+        { matched: 1, changed: ["late-1"], next: "late-1" },
+        // Paused already: gone through, not changed.
+        { matched: 1, changed: [], next: "late-2" },
+        { matched: 1, changed: ["late-3"], next: "late-3" },
+        // The last one: nothing is left to go on with.
+        { matched: 1, changed: ["late-4"], next: null }
+      ])
+      const list = yield* asViewer("GET", "/jobs?paused=true")
+      assert.deepStrictEqual(ids(list.body), ["late-1", "late-2", "late-3", "late-4"])
     }))
 })

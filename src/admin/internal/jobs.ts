@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
@@ -99,6 +100,14 @@ const patched = (job: Job.Job, patch: AdminSchema.JobPatch): Job.Job => ({
   paused: patch.paused ?? job.paused
 })
 
+/**
+ * How long a bulk pause or resume works before it answers with where it
+ * stopped (`BulkResult.next`), ms.
+ *
+ * @internal
+ */
+export const BulkDeadline = Context.Reference<number>("steadfast/admin/BulkDeadline", { defaultValue: () => 10_000 })
+
 const dayMs = 86_400_000
 // Jobs asked of the store per page while a bulk action walks its filter.
 const bulkPage = 500
@@ -113,21 +122,31 @@ export const layer = HttpApiBuilder.group(
       Effect.flatMap(scheduler.get(id), (job) =>
         Option.isSome(job) ? Effect.succeed(job.value) : Effect.fail(new JobNotFound({ id })))
 
-    // Pauses (or resumes) every job the filter matches that is not so already, page by page.
+    const deadlineMs = yield* BulkDeadline
+
+    // Pauses (or resumes) every job the filter matches that is not so
+    // already, page by page, until the deadline: then it answers with where
+    // it stopped. Each store call has its own bound; at least one job is
+    // gone through per call, so asking again with `next` always gets on.
     const bulk = (filter: AdminSchema.BulkFilter, paused: boolean) =>
       Effect.gen(function*() {
         // An empty task or text (a cleared search box) would match every job: no filter either.
         if (!filter.task && !filter.text && filter.all !== true) {
           return yield* new AdminSchema.EmptyFilter({ message: "give task or text, or all: true to act on every job" })
         }
+        const until = (yield* Clock.currentTimeMillis) + deadlineMs
+        const late = Effect.map(Clock.currentTimeMillis, (now) => now >= until)
         let matched = 0
         const changed: Array<string> = []
-        let after: string | undefined = undefined
+        let after: string | undefined = filter.after
         do {
+          if (matched > 0 && (yield* late)) return { matched, changed, next: after ?? null }
           const query = { task: filter.task, text: filter.text, after, limit: bulkPage }
           const page: JobStore.JobPage = yield* scheduler.listJobs(query)
-          matched += page.jobs.length
           for (const job of page.jobs) {
+            if (matched > 0 && (yield* late)) return { matched, changed, next: after ?? null }
+            matched++
+            after = job.id
             if (job.paused === paused) continue
             // A job removed meanwhile is no longer there to change.
             const done = yield* (paused ? scheduler.pause(job.id) : scheduler.resume(job.id)).pipe(
@@ -137,7 +156,7 @@ export const layer = HttpApiBuilder.group(
           }
           after = page.next ?? undefined
         } while (after !== undefined)
-        return { matched, changed }
+        return { matched, changed, next: null }
       })
 
     return handlers
