@@ -413,6 +413,8 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   const publish = (event: Event) => listeners === 0 ? Effect.void : Effect.asVoid(PubSub.publish(events, event))
   const supervisor = yield* Supervisor.make({ node, restart: options.restart ?? Supervisor.restart, publish })
   const guard = StoreGuard.make({ supervisor, retry: options.storeRetry ?? StoreRetry.defaultSchedule })
+  // Operator reads: retried alike, but a slow query's timeout is not the store's health.
+  const reads = StoreGuard.make({ supervisor, retry: options.storeRetry ?? StoreRetry.defaultSchedule, health: false })
   const clock = yield* StoreClock.make({ measure: guard("now", store.now) })
 
   // Queues treat `undefined` specially, so a wake-up is `true`.
@@ -565,11 +567,11 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
         return yield* dynamic("trigger", store.triggerNow(id, payload))
       }),
     remove: (id) => isJobId(id) ? dynamic("remove", store.remove(id)) : Effect.succeed(false),
-    get: (id) => isJobId(id) ? guard("get", store.get(id)) : Effect.succeedNone,
-    list: guard("list", store.list),
+    get: (id) => isJobId(id) ? reads("get", store.get(id)) : Effect.succeedNone,
+    list: reads("list", store.list),
     history: (query) => {
       const problem = HistoryQuery.problem(query)
-      return problem === undefined ? guard("history", store.history(query)) : Effect.fail(problem)
+      return problem === undefined ? reads("history", store.history(query)) : Effect.fail(problem)
     },
     events: Stream.fromPubSub(events).pipe(
       Stream.onStart(Effect.sync(() => void listeners++)),
@@ -577,6 +579,6 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     ),
     health: supervisor.health,
     awaitReady: readiness.await,
-    ...OperatorQueries.make({ store, guard, staleAfterMs: 3 * nodeHeartbeatMs, publish })
+    ...OperatorQueries.make({ store, guard, reads, staleAfterMs: 3 * nodeHeartbeatMs, publish })
   })
 })

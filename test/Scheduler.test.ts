@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Option, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
@@ -129,6 +129,45 @@ describe("Scheduler under store faults", () => {
       })],
       leaseDuration: "5 seconds",
       reapInterval: "1 second"
+    })))
+  })
+
+  it.effect("operator reads that fail (a slow query timing out) are the caller's error, not the store's health", () => {
+    const ledger = new Ledger()
+    const tick = recordingTask("tick", ledger)
+    const reads = ["get", "list", "history", "listJobs", "historyPage", "getRun", "stateCounts", "nodes"] as const
+    // Every operator read fails as a timed-out query would; the runtime's own calls go through.
+    const store = FaultyJobStore.layer((operation) =>
+      reads.some((read) => read === operation) ? { _tag: "Fail", error: FaultyJobStore.connectionLost(operation) } : undefined
+    ).pipe(Layer.provideMerge(MemoryJobStore.layer))
+    return Effect.gen(function*() {
+      const { events } = yield* collectEvents
+      const scheduler = yield* Scheduler.Scheduler
+      yield* TestClock.adjust(2 * second)
+      const calls: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
+        scheduler.get("tick"),
+        scheduler.list,
+        scheduler.history({ jobId: "tick" }),
+        scheduler.listJobs({}),
+        scheduler.historyPage({}),
+        scheduler.getRun("1"),
+        scheduler.stateCounts(undefined, 0),
+        scheduler.nodes
+      ]
+      for (const call of calls) {
+        const exit = yield* Effect.exit(call)
+        assert.isTrue(Exit.isFailure(exit) && Exit.hasFails(exit), "the read fails with its StoreError")
+      }
+      yield* TestClock.adjust(2 * second)
+      const health = yield* scheduler.health
+      assert.isTrue(health.store.available, "the store is still available")
+      assert.strictEqual(health.status, "healthy")
+      assert.isFalse(events.some((e) => e._tag === "StoreUnavailable"), "no StoreUnavailable")
+      assert.deepStrictEqual(ledger.firesOf("tick"), [1, 2, 3, 4].map((n) => n * second), "scheduling went on")
+    }).pipe(Effect.provide(schedulerOn(store, {
+      tasks: [tick],
+      jobs: [Job.make(tick, { id: "tick", payload: null, trigger: Trigger.every("1 second") })],
+      storeRetry: Schedule.recurs(2)
     })))
   })
 

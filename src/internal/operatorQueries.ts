@@ -109,21 +109,24 @@ export const jobQueryProblem = (query: JobQuery): InvalidQuery | undefined => {
 /** @internal */
 export const make = (options: {
   readonly store: JobStore["Service"]
+  /** For the writes (cancel). */
   readonly guard: StoreGuard
+  /** For the reads: their failures are not the store's health (see `StoreGuard.make`). */
+  readonly reads: StoreGuard
   /** How old a node's last heartbeat may be for `nodes` to list it. */
   readonly staleAfterMs: number
   /** Where a run cancelled here and now (a pending one) is told. */
   readonly publish: (event: Event) => Effect.Effect<void>
 }): Operations => {
-  const { guard, store } = options
+  const { guard, reads, store } = options
   const checked = <A, E>(problem: InvalidQuery | undefined, run: () => Effect.Effect<A, E>) =>
     problem === undefined ? run() : Effect.fail(problem)
   return {
-    listJobs: (query) => checked(jobQueryProblem(query), () => guard("listJobs", store.listJobs(query))),
+    listJobs: (query) => checked(jobQueryProblem(query), () => reads("listJobs", store.listJobs(query))),
     historyPage: (query) =>
-      checked(HistoryQueryCheck.problem(query), () => guard("historyPage", store.historyPage(query))),
+      checked(HistoryQueryCheck.problem(query), () => reads("historyPage", store.historyPage(query))),
     // An id that is not a run id names no run: answered without the store.
-    getRun: (id) => isRunId(id) ? guard("getRun", store.getRun(id)) : Effect.succeedNone,
+    getRun: (id) => isRunId(id) ? reads("getRun", store.getRun(id)) : Effect.succeedNone,
     cancel: (id) =>
       isRunId(id)
         // A pending run is cancelled here and now (counted and told); a running one by its node, which does both.
@@ -148,8 +151,8 @@ export const make = (options: {
       if (!Number.isSafeInteger(sinceMs)) {
         return Effect.fail(new InvalidQuery({ field: "sinceMs", issue: `must be a whole number of epoch milliseconds, got ${String(sinceMs)}` }))
       }
-      return guard("stateCounts", store.stateCounts(jobId, sinceMs))
+      return reads("stateCounts", store.stateCounts(jobId, sinceMs))
     },
-    nodes: guard("nodes", store.nodes(options.staleAfterMs))
+    nodes: reads("nodes", store.nodes(options.staleAfterMs))
   }
 }

@@ -32,18 +32,27 @@ export type StoreGuard = <A, E>(operation: string, effect: Effect.Effect<A, E | 
 export const make = (options: {
   readonly supervisor: Supervisor.Supervisor
   readonly retry: Schedule.Schedule<unknown, StoreError>
-}): StoreGuard =>
-<A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>): Effect.Effect<A, E | StoreError> =>
-  effect.pipe(
-    Effect.map((value) => Result.succeed(value)),
-    Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
-    Effect.tapError((error) =>
-      Effect.andThen(
-        Telemetry.storeFailed(operation, error),
-        error.retryable ? options.supervisor.storeFailed(operation, error) : Effect.void
-      )
-    ),
-    Effect.retry(options.retry),
-    Effect.tap(() => options.supervisor.storeSucceeded),
-    Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
-  )
+  /**
+   * Whether what the calls see is the store's health. `false` for operator
+   * reads (history, job pages, counts): a query that times out because it
+   * is slow says nothing of the store's availability, and the runtime's own
+   * calls, made all the time, tell it anyway. Default true.
+   */
+  readonly health?: boolean | undefined
+}): StoreGuard => {
+  const health = options.health !== false
+  return <A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>): Effect.Effect<A, E | StoreError> =>
+    effect.pipe(
+      Effect.map((value) => Result.succeed(value)),
+      Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
+      Effect.tapError((error) =>
+        Effect.andThen(
+          Telemetry.storeFailed(operation, error),
+          health && error.retryable ? options.supervisor.storeFailed(operation, error) : Effect.void
+        )
+      ),
+      Effect.retry(options.retry),
+      Effect.tap(() => health ? options.supervisor.storeSucceeded : Effect.void),
+      Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
+    )
+}
