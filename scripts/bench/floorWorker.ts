@@ -4,7 +4,9 @@
  * `process.execPath scripts/bench/floorWorker.ts '<config json>'` and an IPC
  * channel; says `ready` once its connections are open, waits for `go` (the
  * fire instant), then runs `loops` claim loops at once until a claim comes
- * back empty, says `done` with its ledger, and exits.
+ * back empty and says `done` with its ledger; and so again at every `go`
+ * (the first drain warms it up, as the scheduler's processes are), until
+ * it is stopped.
  *
  * Each loop: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
  * RETURNING` claims up to `batchSize` due rows, a no-op "runs" each, one
@@ -13,7 +15,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Deferred, Effect, Redacted } from "effect"
+import { Effect, Queue, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 
 export interface FloorConfig {
@@ -69,12 +71,16 @@ const main = (config: FloorConfig) =>
       concurrency: "unbounded",
       discard: true
     })
-    const go = yield* Deferred.make<number>()
+    const gos = yield* Queue.unbounded<number>()
     process.on("message", (message: FloorParentMessage) => {
-      if (message.type === "go") Deferred.doneUnsafe(go, Effect.succeed(message.at))
+      if (message.type === "go") Queue.offerUnsafe(gos, message.at)
     })
     send({ type: "ready", node: config.node })
-    const at = yield* Deferred.await(go)
+    for (;;) yield* drain(sql, config, claim, finish, yield* Queue.take(gos))
+  })
+
+const drain = (sql: SqlClient.SqlClient, config: FloorConfig, claim: string, finish: string, at: number) =>
+  Effect.gen(function*() {
     yield* Effect.sleep(Math.max(0, at - Date.now()))
 
     const cpu = process.cpuUsage()
@@ -120,8 +126,6 @@ const main = (config: FloorConfig) =>
       cpuUs: spent.user + spent.system,
       maxRss: process.resourceUsage().maxRSS * 1024
     })
-    // Let the IPC message leave before the process ends.
-    yield* Effect.sleep(200)
   })
 
 if (import.meta.main) {
