@@ -328,16 +328,18 @@ export const make = Effect.gen(function*() {
             row.record.error === outcome.error
           ) return true
           if (row.record.state !== "running") return false
-          // A start later than the claim's (the run waited for a slot), never past the end.
+          // A start later than the claim's (the run waited for a slot); never
+          // past now, which a run claimed ahead and cancelled before its
+          // instant would otherwise have (started and ended in the future).
           const claimedStart = row.record.startedAt ?? t
-          const startedAt = Math.max(claimedStart, Math.min(outcome.startedAt ?? claimedStart, t))
+          const startedAt = Math.min(Math.max(claimedStart, outcome.startedAt ?? claimedStart), t)
           row.record = {
             ...row.record,
             state: outcome.state,
             attempt: outcome.attempt,
             startedAt,
-            // The store's clock, never the node's (`outcome.endedAt`), and never before the start.
-            endedAt: Math.max(t, startedAt),
+            // The store's clock, never the node's (`outcome.endedAt`).
+            endedAt: t,
             error: outcome.error,
             note: outcome.note === undefined ? row.record.note : outcome.note
           }

@@ -128,7 +128,8 @@ export interface Outcome {
    * When the handler started, by the node's estimate of the store's clock: a
    * claimed run may wait in the node's queue for a handler slot, so this can
    * be later than the start recorded at the claim, which the store then
-   * moves to it (never past the end, never before the claim's start).
+   * moves to it (never before the claim's start, never past the store's
+   * now, which is the recorded end).
    */
   readonly startedAt?: number | undefined
 }

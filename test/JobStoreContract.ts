@@ -563,6 +563,25 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
     )
 
     test(
+      "a run claimed ahead and ended before its instant (cancelled while it waited) is recorded as of the store's now, never in the future",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const id = unique("job")
+        const now = yield* store.now
+        yield* store.add(oneOff(task, id, now + 5_000))
+        const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000, aheadMs: 10_000 })
+        assert.deepStrictEqual(runs.map((run) => [run.jobId, run.startedAt]), [[id, now + 5_000]])
+        yield* store.finish(runs.map((run) => ({ ...outcome(run, "cancelled"), error: null, note: "cancelled by operator" })))
+        const after = yield* store.now
+        const [record] = yield* store.history({ jobId: id })
+        assert.strictEqual(record?.state, "cancelled")
+        assert.isAtMost(record?.endedAt ?? Infinity, after, "ended by the store's clock, not at its instant")
+        assert.isAtMost(record?.startedAt ?? Infinity, record?.endedAt ?? -Infinity, "no negative duration")
+      })
+    )
+
+    test(
       "claim ahead by shares: of two nodes serving the same tasks, each claims ahead only its own jobs, together every job once; the other's are claimed once due; nextWake sees its own ahead and the other's when due",
       Effect.gen(function*() {
         const store = yield* JobStore

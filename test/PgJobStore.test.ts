@@ -425,6 +425,8 @@ describe("PgJobStore claim ahead (ClaimRequest.aheadMs)", () => {
       assert.deepStrictEqual(yield* store.nextWake([task], 2_000), Option.some(now + 1_000 - 2_000))
       const { runs } = yield* store.claim({ ...claimOf(task, "n"), aheadMs: 2_000 })
       assert.deepStrictEqual(runs.map((run) => [run.jobId, run.fireTime, run.startedAt]), [[soon, now + 1_000, now + 1_000]])
+      // It ran at its instant: ended once the store's clock passed it.
+      while ((yield* store.now) < now + 1_000) yield* realWait(now + 1_000 - (yield* store.now))
       yield* store.finish(runs.map((run) => outcome(run)))
       const [record] = yield* store.history({ jobId: soon })
       assert.strictEqual(record?.startedAt, now + 1_000)

@@ -69,11 +69,11 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
     done AS (
       UPDATE ${t.runs} r
       SET state = i.state, attempt = i.attempt, error = i.error,
-        -- A later start than the claim's (the run waited for a handler slot), never past now;
-        -- an outcome without a start keeps the claim's.
-        started_at = CASE WHEN i.started_at IS NULL THEN r.started_at
-          ELSE greatest(r.started_at, least(i.started_at, (SELECT t FROM clock))) END,
-        ended_at = greatest((SELECT t FROM clock), r.started_at),
+        -- A later start than the claim's (the run waited for a handler slot); an outcome
+        -- without a start keeps the claim's. Never past now: a run claimed ahead and
+        -- cancelled before its instant would otherwise start and end in the future.
+        started_at = least(greatest(r.started_at, coalesce(i.started_at, r.started_at)), (SELECT t FROM clock)),
+        ended_at = (SELECT t FROM clock),
         note = CASE WHEN i.set_note THEN i.note ELSE r.note END
       FROM input i
       -- The ids again as an array: an index lookup whatever the table's
