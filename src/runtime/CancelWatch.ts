@@ -42,9 +42,11 @@ export const make = (options: Options): Loop => {
   const { executor, renewal, store, supervisor } = options
   const name = "cancel-watch"
   const requests = store.cancelRequests
-  const heard = (id: string) =>
+  // The requests that came together (a bulk cancel) cost one renewal, not
+  // one each: a renewal writes every lease the node holds.
+  const heard = (ids: ReadonlyArray<string>) =>
     Effect.gen(function*() {
-      if ((yield* executor.holding([id])).size > 0) yield* renewal.renew
+      if ((yield* executor.holding(ids)).size > 0) yield* renewal.renew
       yield* supervisor.progress(name)
       yield* supervisor.idle(name)
     })
@@ -52,7 +54,7 @@ export const make = (options: Options): Loop => {
     yield* supervisor.idle(name)
     if (requests === undefined) return yield* Effect.never
     // A renewal that fails is the lease keeper's to retry: the watch goes on.
-    yield* Stream.runForEach(requests, (id) => Effect.catchCause(heard(id), () => Effect.void)).pipe(
+    yield* Stream.runForEachArray(requests, (ids) => Effect.catchCause(heard(ids), () => Effect.void)).pipe(
       Effect.retry(options.reconnect),
       Effect.forever
     )

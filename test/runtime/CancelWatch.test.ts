@@ -7,15 +7,17 @@
  * the next lease renewal does the same.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Job from "../../src/Job.ts"
 import { JobStore } from "../../src/JobStore.ts"
 import * as MemoryJobStore from "../../src/MemoryJobStore.ts"
+import * as CancelWatch from "../../src/runtime/CancelWatch.ts"
 import * as Scheduler from "../../src/Scheduler.ts"
+import * as Supervisor from "../../src/Supervisor.ts"
+import { memoryWith } from "../support/Runtime.ts"
 import * as Trigger from "../../src/Trigger.ts"
 import { collectEvents, eventually, Ledger, recordingTask, schedulerOn } from "../support/Harness.ts"
-import { memoryWith } from "../support/Runtime.ts"
 
 const second = 1_000
 
@@ -64,6 +66,27 @@ describe("CancelWatch", () => {
       assert.strictEqual((yield* scheduler.getRun(running[1]!.id)).pipe((r) => r._tag === "Some" && r.value.state), "running")
       yield* TestClock.adjust(120 * second)
       assert.strictEqual(events.filter((e) => e._tag === "RunCancelled").length, 1, "recorded once")
+    }))
+
+  it.effect("requests heard together (a bulk cancel, its notifications read at once) cost one renewal, not one each", () =>
+    Effect.gen(function*() {
+      let renewals = 0
+      const supervisor = yield* Supervisor.make({ node: "n", restart: Schedule.spaced(1_000), publish: () => Effect.void })
+      const inner = yield* MemoryJobStore.make
+      // Four requests in one read of the feed, three of them for runs this node holds; then nothing.
+      const store = JobStore.of({ ...inner, cancelRequests: Stream.concat(Stream.make("1", "2", "3", "9"), Stream.never) })
+      const loop = CancelWatch.make({
+        store,
+        supervisor,
+        executor: { holding: (ids) => Effect.succeed(new Set(ids.filter((id) => id !== "9"))) },
+        renewal: { renew: Effect.sync(() => void renewals++), renewIfStale: () => Effect.void },
+        reconnect: Schedule.spaced(1_000)
+      })
+      const fiber = yield* Effect.forkChild(loop.body)
+      yield* eventually(() => renewals > 0)
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual(renewals, 1)
+      yield* Fiber.interrupt(fiber)
     }))
 
   it.effect("a run claimed ahead of its instant, cancelled while it waits for it, never starts: recorded cancelled at once", () =>
