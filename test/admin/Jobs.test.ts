@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
-import { BulkDeadline } from "../../src/admin/internal/jobs.ts"
+import { BulkDeadline } from "../../src/admin/internal/deadlines.ts"
 import * as Scheduler from "../../src/Scheduler.ts"
 import { asOperator, asViewer, echoed, field, newJob, request, serverLayer } from "./Support.ts"
 

@@ -20,6 +20,7 @@ import type { Scheduler, UnknownTask } from "../../Scheduler.ts"
 import type { StoreError } from "../../StoreError.ts"
 import type { InvalidPayload } from "../../Task.ts"
 import type * as Auth from "../Auth.ts"
+import { WriteDeadline } from "../internal/deadlines.ts"
 import * as Guard from "./Guard.ts"
 import { loginPage } from "./Layout.ts"
 import * as Session from "./Session.ts"
@@ -200,9 +201,19 @@ export const routes = (options: {
         const location = back !== undefined && back.startsWith(`${base}/`) && !back.startsWith(`${base}//`)
           ? back
           : `${base}/jobs`
+        // Within the API's deadline for a change (see `deadlines.ts`), whatever the store does.
+        const writeMs = yield* WriteDeadline
         const flash = yield* perform(scheduler, name, form).pipe(
           Effect.map((message): Session.Flash => ({ message, error: false })),
-          Effect.catch((error) => Effect.succeed<Session.Flash>({ message: error.message, error: true }))
+          Effect.catch((error) => Effect.succeed<Session.Flash>({ message: error.message, error: true })),
+          Effect.timeoutOrElse({
+            duration: writeMs,
+            orElse: () =>
+              Effect.succeed<Session.Flash>({
+                message: `the store did not answer within ${writeMs} ms: ${name} may have been done or not; look before trying again`,
+                error: true
+              })
+          })
         )
         yield* Effect.logInfo(
           `steadfast dashboard: ${session.principal.name} ${name}: ${flash.error ? "failed: " : ""}${flash.message}`

@@ -6,7 +6,6 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
@@ -18,6 +17,7 @@ import type { StoreError } from "../../StoreError.ts"
 import * as Trigger from "../../Trigger.ts"
 import { AdminApi } from "../AdminApi.ts"
 import * as AdminSchema from "../AdminSchema.ts"
+import { BulkDeadline, changeWithin, within, WriteDeadline } from "./deadlines.ts"
 
 /** @internal */
 export const unavailable = (error: StoreError) =>
@@ -29,30 +29,6 @@ export const unavailable = (error: StoreError) =>
       message: error.message
     })
   )
-
-// A read answers within this, or 503: the store guard would retry an
-// unreachable database for half a minute, and a dashboard or a probe of
-// the API must hear sooner that it is down.
-const readDeadlineMs = 8_000
-
-/**
- * A read for the API answers within 8 s, or 503 (`StoreUnavailable`).
- *
- * @internal
- */
-export const within = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.timeoutOrElse(effect, {
-    duration: readDeadlineMs,
-    orElse: () =>
-      Effect.fail(
-        new AdminSchema.StoreUnavailable({
-          operation,
-          reason: "Deadline",
-          retryable: true,
-          message: `the store did not answer within ${readDeadlineMs} ms`
-        })
-      )
-  })
 
 /** @internal */
 export const toView = (job: JobStore.StoredJob): AdminSchema.StoredJob => ({
@@ -100,14 +76,6 @@ const patched = (job: Job.Job, patch: AdminSchema.JobPatch): Job.Job => ({
   paused: patch.paused ?? job.paused
 })
 
-/**
- * How long a bulk pause or resume works before it answers with where it
- * stopped (`BulkResult.next`), ms.
- *
- * @internal
- */
-export const BulkDeadline = Context.Reference<number>("steadfast/admin/BulkDeadline", { defaultValue: () => 10_000 })
-
 const dayMs = 86_400_000
 // Jobs asked of the store per page while a bulk action walks its filter.
 const bulkPage = 500
@@ -123,6 +91,8 @@ export const layer = HttpApiBuilder.group(
         Option.isSome(job) ? Effect.succeed(job.value) : Effect.fail(new JobNotFound({ id })))
 
     const deadlineMs = yield* BulkDeadline
+    const writeMs = yield* WriteDeadline
+    const change = (operation: string) => changeWithin(operation, writeMs)
 
     // Pauses (or resumes) every job the filter matches that is not so
     // already, page by page, until the deadline: then it answers with where
@@ -142,7 +112,7 @@ export const layer = HttpApiBuilder.group(
         do {
           if (matched > 0 && (yield* late)) return { matched, changed, next: after ?? null }
           const query = { task: filter.task, text: filter.text, after, limit: bulkPage }
-          const page: JobStore.JobPage = yield* scheduler.listJobs(query)
+          const page: JobStore.JobPage = yield* scheduler.listJobs(query).pipe(within("listJobs"))
           for (const job of page.jobs) {
             if (matched > 0 && (yield* late)) return { matched, changed, next: after ?? null }
             matched++
@@ -150,7 +120,8 @@ export const layer = HttpApiBuilder.group(
             if (job.paused === paused) continue
             // A job removed meanwhile is no longer there to change.
             const done = yield* (paused ? scheduler.pause(job.id) : scheduler.resume(job.id)).pipe(
-              Effect.catchTag("JobNotFound", () => Effect.succeed(undefined))
+              Effect.catchTag("JobNotFound", () => Effect.succeed(undefined)),
+              change(paused ? "pause" : "resume")
             )
             if (done !== undefined) changed.push(job.id)
           }
@@ -187,31 +158,37 @@ export const layer = HttpApiBuilder.group(
         }).pipe(Effect.catchTag("StoreError", unavailable), within("get")))
       .handle("add", ({ payload }) => scheduler.add(fromInput(payload)).pipe(
         Effect.map(toView),
-        Effect.catchTag("StoreError", unavailable)
+        Effect.catchTag("StoreError", unavailable),
+        change("add")
       ))
       .handle("update", ({ params, payload }) =>
         stored(params.id).pipe(
           Effect.flatMap((job) => scheduler.update(patched(job, payload))),
           Effect.map(toView),
-          Effect.catchTag("StoreError", unavailable)
+          Effect.catchTag("StoreError", unavailable),
+          change("update")
         ))
       .handle("pause", ({ params }) => scheduler.pause(params.id).pipe(
         Effect.map(toView),
-        Effect.catchTag("StoreError", unavailable)
+        Effect.catchTag("StoreError", unavailable),
+        change("pause")
       ))
       .handle("resume", ({ params }) => scheduler.resume(params.id).pipe(
         Effect.map(toView),
-        Effect.catchTag("StoreError", unavailable)
+        Effect.catchTag("StoreError", unavailable),
+        change("resume")
       ))
       .handle("trigger", ({ params, payload }) =>
         scheduler.trigger(params.id, payload?.payload).pipe(
           Effect.map(AdminSchema.runView),
-          Effect.catchTag("StoreError", unavailable)
+          Effect.catchTag("StoreError", unavailable),
+          change("trigger")
         ))
       .handle("remove", ({ params }) =>
         scheduler.remove(params.id).pipe(
           Effect.flatMap((removed) => removed ? Effect.void : Effect.fail(new JobNotFound({ id: params.id }))),
-          Effect.catchTag("StoreError", unavailable)
+          Effect.catchTag("StoreError", unavailable),
+          change("remove")
         ))
       .handle("pauseMany", ({ payload }) => bulk(payload, true).pipe(Effect.catchTag("StoreError", unavailable)))
       .handle("resumeMany", ({ payload }) => bulk(payload, false).pipe(Effect.catchTag("StoreError", unavailable)))

@@ -11,7 +11,8 @@ import type * as Run from "../../Run.ts"
 import { Scheduler } from "../../Scheduler.ts"
 import { AdminApi } from "../AdminApi.ts"
 import * as AdminSchema from "../AdminSchema.ts"
-import { unavailable, within } from "./jobs.ts"
+import { changeWithin, within, WriteDeadline } from "./deadlines.ts"
+import { unavailable } from "./jobs.ts"
 
 // The history query of `GET /runs`, as decoded.
 interface AdminApiQuery {
@@ -29,6 +30,7 @@ export const layerRuns = HttpApiBuilder.group(
   "runs",
   Effect.fnUntraced(function*(handlers) {
     const scheduler = yield* Scheduler
+    const writeMs = yield* WriteDeadline
     const query = (query: AdminApiQuery) => ({
       jobId: query.job,
       states: query.state,
@@ -53,7 +55,11 @@ export const layerRuns = HttpApiBuilder.group(
           within("getRun")
         ))
       .handle("cancel", ({ params }) =>
-        scheduler.cancel(params.id).pipe(Effect.map(AdminSchema.runView), Effect.catchTag("StoreError", unavailable)))
+        scheduler.cancel(params.id).pipe(
+          Effect.map(AdminSchema.runView),
+          Effect.catchTag("StoreError", unavailable),
+          changeWithin("cancel", writeMs)
+        ))
   })
 )
 
