@@ -56,6 +56,8 @@ export interface WorkerConfig {
 
 /** Worker → orchestrator. */
 export type WorkerMessage =
+  /** The ledger was emptied (`reset`). */
+  | { readonly type: "reset" }
   | {
     readonly type: "ready"
     readonly node: string
@@ -90,4 +92,6 @@ export type WorkerMessage =
 /** Orchestrator → worker. */
 export type ParentMessage =
   | { readonly type: "count" }
+  /** Empties the ledger: what ran so far (a warm-up) is neither counted nor kept. */
+  | { readonly type: "reset" }
   | { readonly type: "report"; readonly ledger: boolean; readonly gc?: boolean }

@@ -23,6 +23,8 @@ export interface Worker {
   readonly ready: Promise<Ready>
   readonly count: () => Promise<number>
   readonly report: (ledger: boolean, gc?: boolean) => Promise<Report>
+  /** Empties the worker's ledger (after a warm-up). */
+  readonly reset: () => Promise<void>
   /** SIGTERM (graceful shutdown), SIGKILL after `timeoutMs`; resolves with the exit code. */
   readonly stop: (timeoutMs?: number) => Promise<number | null>
   readonly output: () => string
@@ -88,6 +90,7 @@ export const spawnWorker = (config: WorkerConfig): Worker => {
     ready: next("ready"),
     count: () => request({ type: "count" }).then((m) => m.runs),
     report: (ledger, gc = false) => request({ type: "report", ledger, gc }),
+    reset: () => request({ type: "reset" }).then(() => undefined),
     stop: async (timeoutMs = 15_000) => {
       if (alive) child.kill("SIGTERM")
       const timer = setTimeout(() => {

@@ -48,6 +48,14 @@ process.on("message", (message: ParentMessage) => {
     send({ type: "count", runs: ledger.starts.length })
     return
   }
+  if (message.type === "reset") {
+    ledger.jobIds = []
+    ledger.fires = []
+    ledger.starts = []
+    ledger.lastEnd = 0
+    send({ type: "reset" })
+    return
+  }
   const memory = process.memoryUsage()
   // Live objects only, when the worker runs with --expose-gc (a measurement, not a remedy).
   const gc: unknown = Reflect.get(globalThis, "gc")

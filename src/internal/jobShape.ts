@@ -122,13 +122,9 @@ const conformsUnsafe = (u: unknown): boolean => {
     trigger(u["trigger"]) && payload(u["payload"])
 }
 
-/**
- * The policies a stored definition leaves out when they are `Job.defaults`
- * (see `sparse`), and that reading it puts back (`withDefaults`).
- */
-const policies = ["overlap", "misfire", "retry", "timeout", "onLost"] as const
-
-const defaultPolicies: Record<(typeof policies)[number], unknown> = {
+// The policies a stored definition leaves out when they are `Job.defaults`
+// (see `sparse`), and that reading it puts back (`withDefaults`).
+const defaultPolicies: Readonly<Record<string, unknown>> = {
   overlap: Job.defaults.overlap,
   misfire: Job.defaults.misfire,
   retry: Job.defaults.retry,
