@@ -218,6 +218,11 @@ layer(serverLayer({ schema: "admin_jobs" }), { timeout: 60_000, excludeTestServi
       assert.deepStrictEqual(again.body, { matched: 3, changed: [], next: null })
       const list = yield* asViewer("GET", "/jobs?text=bulk-&paused=true")
       assert.deepStrictEqual(ids(list.body), ["bulk-a-1", "bulk-a-2", "bulk-a-3"])
+      // A cursor that is no job id is a typed 400, and changes nothing.
+      const badCursor = yield* asOperator("POST", "/jobs/resume", { text: "bulk-", after: "no spaces" })
+      assert.strictEqual(badCursor.status, 400, badCursor.text)
+      assert.strictEqual(field(badCursor.body, "_tag"), "InvalidQuery")
+      assert.deepStrictEqual(ids((yield* asViewer("GET", "/jobs?text=bulk-&paused=true")).body), ["bulk-a-1", "bulk-a-2", "bulk-a-3"])
       const resumed = yield* asOperator("POST", "/jobs/resume", { text: "bulk-", task: "echo" })
       assert.deepStrictEqual(resumed.body, { matched: 4, changed: ["bulk-a-1", "bulk-a-2", "bulk-a-3"], next: null })
     }))
