@@ -112,21 +112,20 @@ const once = async (bench: Bench.Bench, options: FloorOptions, rep: number) => {
   try {
     await within(Promise.all(workers.map((worker) => worker.ready)), 60_000, "floor workers starting")
     // A first drain of as many rows warms the processes up, as the scheduler's are (see `Scenarios.drain`).
+    // The scheduling: one statement, as `addMany` is one call.
+    const schedule = (prefix: string, at: number) =>
+      bench.db.query(
+        `INSERT INTO ${runs} (job_id, fire_time, state)
+         SELECT '${prefix}-' || i, ${at}, 'pending' FROM generate_series(0, ${options.jobs - 1}) AS i`
+      )
     const warmAt = Math.round(Date.now() + 500)
-    await bench.db.query(
-      `INSERT INTO ${runs} (job_id, fire_time, state)
-       SELECT 'w-' || i, ${warmAt}, 'pending' FROM generate_series(0, ${options.jobs - 1}) AS i`
-    )
+    await schedule("w", warmAt)
     await within(Promise.all(workers.map((worker) => worker.go(warmAt))), 120_000, "floor warm-up drain")
     await bench.db.query(`VACUUM ANALYZE ${runs}`)
     const at = Math.round(Date.now() + 1_000)
     await bench.db.resetStatements()
     const cpu = process.cpuUsage()
-    // The scheduling: one statement, as `addMany` is one call.
-    await bench.db.query(
-      `INSERT INTO ${runs} (job_id, fire_time, state)
-       SELECT 'f-' || i, ${at}, 'pending' FROM generate_series(0, ${options.jobs - 1}) AS i`
-    )
+    await schedule("f", at)
     const insertCpu = process.cpuUsage(cpu)
     const done = await within(Promise.all(workers.map((worker) => worker.go(at))), 120_000, "floor drain")
     const statements = await bench.db.statements()

@@ -20,7 +20,7 @@ import type { Scheduler, UnknownTask } from "../../Scheduler.ts"
 import type { StoreError } from "../../StoreError.ts"
 import type { InvalidPayload } from "../../Task.ts"
 import type * as Auth from "../Auth.ts"
-import { WriteDeadline } from "../internal/deadlines.ts"
+import { changeLate, WriteDeadline } from "../internal/deadlines.ts"
 import * as Guard from "./Guard.ts"
 import { loginPage } from "./Layout.ts"
 import * as Session from "./Session.ts"
@@ -209,10 +209,7 @@ export const routes = (options: {
           Effect.timeoutOrElse({
             duration: writeMs,
             orElse: () =>
-              Effect.succeed<Session.Flash>({
-                message: `the store did not answer within ${writeMs} ms: ${name} may have been done or not; look before trying again`,
-                error: true
-              })
+              Effect.succeed<Session.Flash>({ message: `${name}: ${changeLate(writeMs)}`, error: true })
           })
         )
         yield* Effect.logInfo(

@@ -49,14 +49,17 @@ export const within = (operation: string) =>
   deadline(operation, readDeadlineMs, `the store did not answer within ${readDeadlineMs} ms`)
 
 /**
+ * What a change past its deadline says, in the API and on the dashboard.
+ *
+ * @internal
+ */
+export const changeLate = (ms: number) =>
+  `the store did not answer within ${ms} ms: the change may have been made or not; read it back before asking again`
+
+/**
  * A change answers within `ms`, or 503 (`StoreUnavailable`) saying that it
  * may have been made.
  *
  * @internal
  */
-export const changeWithin = (operation: string, ms: number) =>
-  deadline(
-    operation,
-    ms,
-    `the store did not answer within ${ms} ms: the change may have been made or not; read it back before asking again`
-  )
+export const changeWithin = (operation: string, ms: number) => deadline(operation, ms, changeLate(ms))
