@@ -152,6 +152,24 @@ const perform = (scheduler: Service, name: string, form: UrlParams.UrlParams): E
 }
 
 /**
+ * An action, told as the page's flash: what it did, or why it did not. It
+ * answers within `writeMs` (the API's deadline for a change, see
+ * `deadlines.ts`) whatever the store does, saying then that the change may
+ * have been made.
+ *
+ * @internal
+ */
+export const act = (scheduler: Service, name: string, form: UrlParams.UrlParams, writeMs: number): Effect.Effect<Session.Flash> =>
+  perform(scheduler, name, form).pipe(
+    Effect.map((message): Session.Flash => ({ message, error: false })),
+    Effect.catch((error) => Effect.succeed<Session.Flash>({ message: error.message, error: true })),
+    Effect.timeoutOrElse({
+      duration: writeMs,
+      orElse: () => Effect.succeed<Session.Flash>({ message: `${name}: ${changeLate(writeMs)}`, error: true })
+    })
+  )
+
+/**
  * A trigger's payload that is not JSON.
  *
  * @since 0.4.0
@@ -201,17 +219,7 @@ export const routes = (options: {
         const location = back !== undefined && back.startsWith(`${base}/`) && !back.startsWith(`${base}//`)
           ? back
           : `${base}/jobs`
-        // Within the API's deadline for a change (see `deadlines.ts`), whatever the store does.
-        const writeMs = yield* WriteDeadline
-        const flash = yield* perform(scheduler, name, form).pipe(
-          Effect.map((message): Session.Flash => ({ message, error: false })),
-          Effect.catch((error) => Effect.succeed<Session.Flash>({ message: error.message, error: true })),
-          Effect.timeoutOrElse({
-            duration: writeMs,
-            orElse: () =>
-              Effect.succeed<Session.Flash>({ message: `${name}: ${changeLate(writeMs)}`, error: true })
-          })
-        )
+        const flash = yield* act(scheduler, name, form, yield* WriteDeadline)
         yield* Effect.logInfo(
           `steadfast dashboard: ${session.principal.name} ${name}: ${flash.error ? "failed: " : ""}${flash.message}`
         )
