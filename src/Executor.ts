@@ -9,7 +9,9 @@
  * (`RunQueue`) and start, in due-then-fire-time order, as `maxInFlight`
  * slots free up; a run claimed ahead of its due instant (see
  * `Scheduler.Options.claimAhead`) starts at that instant by the store's
- * clock, never early. Queued runs are renewed like running ones. Outcomes are
+ * clock, never early. A `Skip` job's fire that cannot start within its
+ * misfire grace of its claimed start is recorded missed instead of run late
+ * (see `missedAfter`). Queued runs are renewed like running ones. Outcomes are
  * written in batches by the recorder, and a run's lease is renewed until its
  * outcome is accepted, so an outage while writing an outcome cannot make
  * another node run it again.
@@ -184,6 +186,21 @@ export interface Executor {
   readonly drain: (graceMs: number, marginMs?: number) => Effect.Effect<void>
 }
 
+/**
+ * When a claimed run becomes a missed fire rather than a late start: a
+ * `Skip` job's scheduled fire (first attempt, not manual) that its node
+ * cannot start within its grace of the start its claim recorded, as the
+ * claim would have recorded it missed had it found it that late. (A claim
+ * whose answer was lost in an outage is found again, by its token, only
+ * when the store answers; a run may also wait in the queue for a slot.)
+ * The claim's start, not the due instant: a fire the claim started late on
+ * purpose (waiting for the overlap slot) is not late for its node.
+ */
+const missedAfter = (run: Run.Claimed): number =>
+  run.misfire !== undefined && run.misfire.then._tag === "Skip" && run.attempt === 1 && run.manual !== true
+    ? run.startedAt + run.misfire.grace
+    : Number.POSITIVE_INFINITY
+
 // See `sleepUntil` in `make`.
 const spinAfterMs = 5
 const spinMaxMs = 3
@@ -281,6 +298,25 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         })
       })
 
+    // A run found too late to start (see `missedAfter`): recorded missed, its handler never run.
+    const missed = (entry: Held, lateMs: number) =>
+      Effect.suspend(() => {
+        const { run } = entry
+        entry.fiber = undefined
+        if (!current(entry) || entry.phase !== "running") return Effect.void
+        entry.phase = "done"
+        const endedAt = entry.since
+        release(entry, endedAt)
+        // No handler ran: nothing for the duration metric.
+        entry.since = -1
+        const note = `late beyond grace, misfire policy skip: its node could not start it sooner (${lateMs} ms after its claimed start)`
+        return Queue.offer(outcomes, {
+          run,
+          outcome: { id: run.id, token: run.token, state: "missed", attempt: run.attempt, error: null, note, endedAt },
+          event: Event.RunMissed({ jobId: run.jobId, fireTime: run.fireTime, note, at: endedAt })
+        })
+      })
+
     // Every run's path: combinators, not generators (each costs some µs,
     // and 500 runs due at one instant start one after the other).
     const execute = (entry: Held): Effect.Effect<void> => {
@@ -291,6 +327,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         return Effect.flatMap(storeNow, (now) => {
           // Never before its due instant (the queue starts it then); later when it waited for a slot.
           const startedAt = Math.max(run.startedAt, now)
+          if (startedAt > missedAfter(run)) return missed(entry, Math.round(startedAt - run.startedAt))
           return options.publish(Event.RunStarted({
             jobId: run.jobId,
             fireTime: run.fireTime,

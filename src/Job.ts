@@ -70,7 +70,9 @@ export type OverlapPolicy = typeof OverlapPolicy.Type
  * the database was down, the job was paused):
  * - `Coalesce`: run once, for the latest (or earliest) missed fire; the other
  *   fires are recorded as coalesced into it;
- * - `Skip`: record every missed fire as missed and run none;
+ * - `Skip`: record every missed fire as missed and run none (nor a fire
+ *   claimed on time that its node could not start within the grace: see
+ *   `Run.Claimed.misfire`);
  * - `CatchUp`: run the `max` most recent missed fires, record older ones as missed.
  *
  * @since 0.1.0

@@ -189,7 +189,8 @@ export const make = Effect.gen(function*() {
     retry: job.retry,
     timeout: job.timeout,
     startedAt,
-    manual: row.record.manual
+    manual: row.record.manual,
+    misfire: job.misfire
   })
 
   const noneEnded: ReadonlySet<string> = new Set()
@@ -331,8 +332,11 @@ export const make = Effect.gen(function*() {
           // A start later than the claim's (the run waited for a slot); never
           // past now, which a run claimed ahead and cancelled before its
           // instant would otherwise have (started and ended in the future).
+          // A run its node found too late to start (`missed`) never started.
           const claimedStart = row.record.startedAt ?? t
-          const startedAt = Math.min(Math.max(claimedStart, outcome.startedAt ?? claimedStart), t)
+          const startedAt = outcome.state === "missed"
+            ? null
+            : Math.min(Math.max(claimedStart, outcome.startedAt ?? claimedStart), t)
           row.record = {
             ...row.record,
             state: outcome.state,

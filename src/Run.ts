@@ -103,6 +103,15 @@ export interface Claimed {
   readonly startedAt: number
   /** A run started by `Scheduler.trigger` (its own key space: it may share its fire time with a scheduled fire). */
   readonly manual?: boolean | undefined
+  /**
+   * Its job's misfire policy. With `Skip`, a scheduled fire's first attempt
+   * that its node cannot start within `grace` of the start its claim
+   * recorded (the claim's answer was lost and found again after an outage,
+   * or it waited that long for a handler slot) is recorded `missed`, never
+   * run. A store that leaves it out gets every claimed run started, however late.
+   * @since 0.5.0
+   */
+  readonly misfire?: Job.MisfirePolicy | undefined
 }
 
 /**
@@ -113,8 +122,13 @@ export interface Claimed {
 export interface Outcome {
   readonly id: string
   readonly token: string
-  /** `cancelled`: an operator cancelled it (`JobStore.cancel`) and its handler was interrupted. */
-  readonly state: "succeeded" | "failed" | "timed-out" | "cancelled"
+  /**
+   * `cancelled`: an operator cancelled it (`JobStore.cancel`) and its
+   * handler was interrupted. `missed`: it never started, its node could not
+   * start it within its misfire grace (see `Claimed.misfire`; since 0.5.0):
+   * the store records no start.
+   */
+  readonly state: "succeeded" | "failed" | "timed-out" | "cancelled" | "missed"
   readonly attempt: number
   readonly error: string | null
   /** Why it ended so, when that is not obvious (`"cancelled by operator"`); absent: the record's note stays. @since 0.4.0 */

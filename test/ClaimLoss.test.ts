@@ -539,6 +539,51 @@ describe("ClaimLoss: in process", () => {
     }).pipe(Effect.provide(schedulerOn(store, { tasks: [task], jobs, node: "n", leaseDuration: "60 seconds", reapInterval: "1 second" })))
   })
 
+  it.effect("a lost claim answer found again only after an outage: a Skip job's fire past its grace is recorded missed, never run; others run late", () => {
+    const starts: Array<Start> = []
+    const task = Task.make("quick", Schema.Unknown, (_payload, context) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        Effect.sync(() => void starts.push({ jobId: context.jobId, fireTime: context.fireTime, node: context.node, attempt: context.attempt, at }))))
+    const due = 2 * second
+    const job = (id: string, misfire: Job.Options<unknown>["misfire"]) =>
+      Job.make(task, { id, payload: null, trigger: Trigger.once(due), misfire })
+    const jobs = [
+      job("skip", { grace: "1 second", then: { _tag: "Skip" } }),
+      // Found again within its grace: it runs.
+      job("skip-wide", { grace: "10 seconds", then: { _tag: "Skip" } }),
+      job("coalesce", { grace: "1 second", then: { _tag: "Coalesce", keep: "latest" } })
+    ]
+    // The claim at the fires' instant commits, its answer is lost, and the
+    // store answers nothing more (claims, adoption) until 6 s.
+    const store = FaultyJobStore.layer(FaultyJobStore.combine(
+      FaultyJobStore.firstCallAt("claim", due, (operation) => ({ _tag: "FailAfter", error: FaultyJobStore.connectionLost(operation) })),
+      FaultyJobStore.during(due + 1, 6 * second)
+    )).pipe(Layer.provideMerge(MemoryJobStore.layer))
+    return Effect.gen(function*() {
+      const { events } = yield* collectEvents
+      yield* TestClock.adjust(due)
+      for (let t = 0; t < 5 * second; t += 100) yield* TestClock.adjust(100)
+      assert.deepStrictEqual(starts.map((s) => s.jobId).sort(), ["coalesce", "skip-wide"])
+      assert.isAtLeast(Math.min(...starts.map((s) => s.at)), 6 * second, "run when the store answered again")
+      yield* TestClock.adjust(5 * second)
+      const history = yield* JobStore.use((s) => s.history({ limit: 100 }))
+      const byJob = Object.fromEntries(history.map((r) => [r.jobId, [r.state, r.startedAt === null, r.note]]))
+      // Found again when the store answered, 4 s (and the retry's delay) after its claim.
+      const note = /^late beyond grace, misfire policy skip: its node could not start it sooner \((\d+) ms after its claimed start\)$/
+        .exec(String(byJob["skip"]?.[2]))
+      assert.isTrue(Number(note?.[1]) >= 4_000 && Number(note?.[1]) < 4_500, String(byJob["skip"]?.[2]))
+      assert.deepStrictEqual(byJob, {
+        "skip": ["missed", true, note?.[0] ?? "no such note"],
+        "skip-wide": ["succeeded", false, null],
+        "coalesce": ["succeeded", false, null]
+      })
+      assert.deepStrictEqual(
+        events.filter((e) => e._tag === "RunMissed").map((e) => [e.jobId, e.fireTime]),
+        [["skip", due]]
+      )
+    }).pipe(Effect.provide(schedulerOn(store, { tasks: [task], jobs, node: "n", leaseDuration: "60 seconds", claimAhead: 0 })))
+  })
+
   it.effect("a run reaped and re-claimed by the same node: the earlier attempt is interrupted at once, and nothing of it touches the new one", () => {
     const executions: Array<{ readonly attempt: number; readonly start: number; end: number | null; interrupted: boolean }> = []
     const task = Task.make("reclaimed", Schema.Unknown, (_payload, context) =>

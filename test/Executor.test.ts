@@ -2,8 +2,9 @@
  * Claims apart from handler slots (issue 12), through a real scheduler on a
  * real PostgreSQL: `maxInFlight` bounds the handlers running at once, never
  * the claims; claimed runs wait in the executor's queue, start in fire-time
- * order, keep their leases renewed while they wait, and a run claimed ahead
- * of its fire starts at its instant, never before.
+ * order, keep their leases renewed while they wait (a `Skip` job's that
+ * waited past its grace is recorded missed, not run late), and a run claimed
+ * ahead of its fire starts at its instant, never before.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Deferred, Effect, Layer, Schema } from "effect"
@@ -27,6 +28,19 @@ const waitFor = (what: string, done: () => boolean, deadlineMs = 15_000) =>
       if (Date.now() > until) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
       yield* realWait(20)
     }
+  })
+
+// Reads `read` every 20 ms until `done` holds of what it returns (returned); fails past `deadlineMs`.
+const readUntil = <A, E, R>(what: string, read: Effect.Effect<A, E, R>, done: (a: A) => boolean, deadlineMs = 10_000) =>
+  Effect.gen(function*() {
+    const until = Date.now() + deadlineMs
+    let value = yield* read
+    while (!done(value)) {
+      if (Date.now() > until) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* realWait(20)
+      value = yield* read
+    }
+    return value
   })
 
 const schedulerOn = (store: JobStore["Service"], options: Scheduler.Options<never>) =>
@@ -94,11 +108,7 @@ describe("Executor: claims apart from handler slots", () => {
       const claimed = () =>
         sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM queued.runs
           WHERE state = 'running' AND job_id LIKE 'waiting-%'`.pipe(Effect.map(([row]) => row?.n ?? 0))
-      const until = Date.now() + 10_000
-      while ((yield* claimed()) < 5) {
-        if (Date.now() > until) return yield* Effect.die(new Error("the waiting runs were not claimed"))
-        yield* realWait(20)
-      }
+      yield* readUntil("the waiting runs to be claimed", claimed(), (n) => n >= 5)
       // Two and a half leases long: without renewal the reaper would have taken them.
       yield* realWait(5_000)
       const leases = yield* sql<{ readonly job_id: string; readonly ahead: number }>`
@@ -115,13 +125,7 @@ describe("Executor: claims apart from handler slots", () => {
       const outcomes = () =>
         sql<{ readonly job_id: string; readonly state: string; readonly attempt: number; readonly started_at: string }>`
           SELECT job_id, state, attempt, started_at FROM queued.runs WHERE job_id LIKE 'waiting-%' ORDER BY job_id`
-      const deadline = Date.now() + 10_000
-      let records = yield* outcomes()
-      while (records.some((r) => r.state === "running")) {
-        if (Date.now() > deadline) return yield* Effect.die(new Error("outcomes were not recorded"))
-        yield* realWait(20)
-        records = yield* outcomes()
-      }
+      const records = yield* readUntil("the outcomes", outcomes(), (rows) => rows.every((r) => r.state !== "running"))
       assert.deepStrictEqual(
         records.map((r) => [r.job_id, r.state, r.attempt]),
         [0, 1, 2, 3, 4].map((i) => [`waiting-${i}`, "succeeded", 1])
@@ -131,6 +135,49 @@ describe("Executor: claims apart from handler slots", () => {
       for (const record of records) {
         assert.isAtLeast(Number(record.started_at), released - 50, `${record.job_id} started after the wait`)
       }
+    }), 40_000)
+
+  it.live("a Skip job's run that waited for a slot past its grace is recorded missed, never run; the others waiting run", () =>
+    Effect.gen(function*() {
+      const release = yield* Deferred.make<void>()
+      const ran: Array<string> = []
+      const task = Task.unit("patience", (context) =>
+        Effect.gen(function*() {
+          if (context.jobId === "blocker") yield* Deferred.await(release)
+          ran.push(context.jobId)
+        }))
+      const store = yield* Pg.makeStore({ schema: "patience" })
+      const sql = yield* Pg.makeClient()
+      const scheduler = yield* schedulerOn(store, { tasks: [task], maxInFlight: 1, shutdownGrace: 0 })
+      // A first run, so the executor knows how long runs take (before that it claims only for free slots).
+      yield* scheduler.add(Job.make(task, { id: "warm", payload: null, trigger: Trigger.once(yield* store.now) }))
+      yield* waitFor("the warm-up run", () => ran.includes("warm"))
+      const at = yield* store.now
+      const grace = (id: string, grace: "1 second" | "1 hour", then: Job.Misfire) =>
+        Job.make(task, { id, payload: null, trigger: Trigger.once(at + 1), misfire: { grace, then } })
+      yield* scheduler.add(Job.make(task, { id: "blocker", payload: null, trigger: Trigger.once(at) }))
+      yield* scheduler.addMany([
+        grace("late-skip", "1 second", { _tag: "Skip" }),
+        grace("late-coalesce", "1 second", { _tag: "Coalesce", keep: "latest" }),
+        grace("patient-skip", "1 hour", { _tag: "Skip" })
+      ])
+      const records = () =>
+        sql<{ readonly job_id: string; readonly state: string; readonly started_at: string | null; readonly note: string | null }>`
+          SELECT job_id, state, started_at, note FROM patience.runs WHERE job_id <> 'warm' ORDER BY job_id`
+      // All four claimed (on time), three waiting behind the blocker.
+      yield* readUntil("the runs to be claimed", records(), (rows) => rows.filter((r) => r.state === "running").length >= 4)
+      yield* realWait(2_000)
+      yield* Deferred.succeed(release, undefined)
+      yield* waitFor("the others", () => ran.length >= 4)
+      const rows = yield* readUntil("the outcomes", records(), (rows) => rows.every((r) => r.state !== "running"))
+      assert.deepStrictEqual(ran, ["warm", "blocker", "late-coalesce", "patient-skip"])
+      assert.deepStrictEqual(rows.map((r) => [r.job_id, r.state, r.started_at === null]), [
+        ["blocker", "succeeded", false],
+        ["late-coalesce", "succeeded", false],
+        ["late-skip", "missed", true],
+        ["patient-skip", "succeeded", false]
+      ])
+      assert.match(rows.find((r) => r.job_id === "late-skip")?.note ?? "", /^late beyond grace, misfire policy skip/)
     }), 40_000)
 
   it.live("maxInFlight 1: runs claimed before their fire times start at them, never before", () =>

@@ -10,6 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
+import type * as Run from "../src/Run.ts"
 import * as Trigger from "../src/Trigger.ts"
 import { operatorContract } from "./JobStoreOperatorContract.ts"
 import { oneOff, outcome, taskNamed, unique } from "./support/StoreFixtures.ts"
@@ -578,6 +579,43 @@ export const contract = <E>(name: string, layer: Layer.Layer<JobStore, E>, optio
         assert.strictEqual(record?.state, "cancelled")
         assert.isAtMost(record?.endedAt ?? Infinity, after, "ended by the store's clock, not at its instant")
         assert.isAtMost(record?.startedAt ?? Infinity, record?.endedAt ?? -Infinity, "no negative duration")
+      })
+    )
+
+    test(
+      "a claimed run carries its job's misfire policy (claim and adopt); one its node found too late to start is recorded missed, with no start",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const task = unique("task")
+        const [late, timely] = [unique("late"), unique("timely")]
+        const now = yield* store.now
+        const misfire = { grace: "1 second", then: { _tag: "Skip" } } as const
+        yield* store.add(oneOff(task, late, now - 1, { misfire }))
+        yield* store.add(oneOff(task, timely, now - 1))
+        const token = unique("token")
+        const { runs } = yield* store.claim({ node: "n", tasks: [task], limit: 10, leaseMs: 30_000, token })
+        const policies = (claimed: ReadonlyArray<Run.Claimed>) =>
+          Object.fromEntries(claimed.map((run) => [run.jobId, run.misfire]))
+        const expected: Record<string, Job.MisfirePolicy> = {
+          [late]: { grace: 1_000, then: { _tag: "Skip" } },
+          [timely]: { grace: 60_000, then: { _tag: "Coalesce", keep: "latest" } }
+        }
+        assert.deepStrictEqual(policies(runs), expected)
+        assert.deepStrictEqual(policies(yield* store.adopt("n", [token], 30_000)), expected)
+        const note = "late beyond grace, misfire policy skip: its node could not start it sooner"
+        const missed = runs.find((run) => run.jobId === late)!
+        const started = runs.find((run) => run.jobId === timely)!
+        assert.deepStrictEqual(
+          yield* store.finish([{ ...outcome(missed, "missed"), error: null, note }, outcome(started)]),
+          [true, true]
+        )
+        const after = yield* store.now
+        const [record] = yield* store.history({ jobId: late })
+        assert.deepStrictEqual([record?.state, record?.startedAt, record?.note, record?.error], ["missed", null, note, null])
+        assert.isAtMost(record?.endedAt ?? Infinity, after)
+        assert.isAtLeast(record?.endedAt ?? -Infinity, now)
+        const [other] = yield* store.history({ jobId: timely })
+        assert.deepStrictEqual([other?.state, other?.startedAt !== null], ["succeeded", true])
       })
     )
 

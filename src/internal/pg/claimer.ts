@@ -144,7 +144,8 @@ export const make = (
             timeout: job.timeout,
             // A fire claimed ahead starts when it is due.
             startedAt: Math.max(at, dueAt),
-            manual: row.manual
+            manual: row.manual,
+            misfire: job.misfire
           })
         }
       }

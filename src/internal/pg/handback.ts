@@ -71,7 +71,7 @@ export const adopt = (
 export const toClaimed = (row: AdoptedRow): Run.Claimed | undefined => {
   const job = toJob({ id: row.job_id, definition: row.definition, paused: row.paused })
   if (Result.isFailure(job)) return undefined
-  const { payload, retry, task, timeout } = job.success
+  const { misfire, payload, retry, task, timeout } = job.success
   return {
     id: row.id,
     jobId: row.job_id,
@@ -84,7 +84,8 @@ export const toClaimed = (row: AdoptedRow): Run.Claimed | undefined => {
     retry,
     timeout,
     startedAt: ms(row.started_at),
-    manual: row.manual
+    manual: row.manual,
+    misfire
   }
 }
 

@@ -72,7 +72,9 @@ export const finish = (sql: SqlClient.SqlClient, t: Tables, outcomes: ReadonlyAr
         -- A later start than the claim's (the run waited for a handler slot); an outcome
         -- without a start keeps the claim's. Never past now: a run claimed ahead and
         -- cancelled before its instant would otherwise start and end in the future.
-        started_at = least(greatest(r.started_at, coalesce(i.started_at, r.started_at)), (SELECT t FROM clock)),
+        -- A run its node found too late to start (missed) never started.
+        started_at = CASE WHEN i.state = 'missed' THEN NULL
+          ELSE least(greatest(r.started_at, coalesce(i.started_at, r.started_at)), (SELECT t FROM clock)) END,
         ended_at = (SELECT t FROM clock),
         note = CASE WHEN i.set_note THEN i.note ELSE r.note END
       FROM input i
