@@ -11,7 +11,7 @@
  * `Scheduler.Options.claimAhead`) starts at that instant by the store's
  * clock, never early. A `Skip` job's fire that cannot start within its
  * misfire grace of its claimed start is recorded missed instead of run late
- * (see `missedAfter`). Queued runs are renewed like running ones. Outcomes are
+ * (see `Outcomes.missedAfter`). Queued runs are renewed like running ones. Outcomes are
  * written in batches by the recorder, and a run's lease is renewed until its
  * outcome is accepted, so an outage while writing an outcome cannot make
  * another node run it again.
@@ -39,6 +39,8 @@ import * as Scope from "effect/Scope"
 import { Event } from "./Event.ts"
 import * as Attempts from "./runtime/Attempts.ts"
 import * as Bounded from "./runtime/Bounded.ts"
+import * as InstantWait from "./runtime/InstantWait.ts"
+import * as Outcomes from "./runtime/Outcomes.ts"
 import * as RunQueue from "./runtime/RunQueue.ts"
 import * as Telemetry from "./runtime/Telemetry.ts"
 import type { Lease } from "./JobStore.ts"
@@ -104,12 +106,6 @@ interface Held {
   since: number
   /** An operator cancelled it while its handler ran: an interruption records it `cancelled`. */
   cancelling?: boolean
-}
-
-interface Finished {
-  readonly run: Run.Claimed
-  readonly outcome: Run.Outcome
-  readonly event: Event
 }
 
 /**
@@ -186,24 +182,6 @@ export interface Executor {
   readonly drain: (graceMs: number, marginMs?: number) => Effect.Effect<void>
 }
 
-/**
- * When a claimed run becomes a missed fire rather than a late start: a
- * `Skip` job's scheduled fire (first attempt, not manual) that its node
- * cannot start within its grace of the start its claim recorded, as the
- * claim would have recorded it missed had it found it that late. (A claim
- * whose answer was lost in an outage is found again, by its token, only
- * when the store answers; a run may also wait in the queue for a slot.)
- * The claim's start, not the due instant: a fire the claim started late on
- * purpose (waiting for the overlap slot) is not late for its node.
- */
-const missedAfter = (run: Run.Claimed): number =>
-  run.misfire !== undefined && run.misfire.then._tag === "Skip" && run.attempt === 1 && run.manual !== true
-    ? run.startedAt + run.misfire.grace
-    : Number.POSITIVE_INFINITY
-
-// See `sleepUntil` in `make`.
-const spinAfterMs = 5
-const spinMaxMs = 3
 // See `recorder` in `make`.
 const burstRuns = 64
 const burstLingerMs = 50
@@ -231,8 +209,8 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     // Every handler fiber not yet ended, revoked and superseded ones included:
     // shutdown waits for them, then interrupts them, within its bounds.
     const live = new Set<Fiber.Fiber<void>>()
-    const outcomes = yield* Queue.unbounded<Finished>()
-    let unrecorded: Array<Finished> = []
+    const outcomes = yield* Queue.unbounded<Outcomes.Finished>()
+    let unrecorded: Array<Outcomes.Finished> = []
     // Runs claimed ahead started since the recorder last took outcomes: many is a burst (see `recorder`).
     let startedSinceRecord = 0
     const current = (entry: Held) => held.get(entry.run.id) === entry
@@ -265,20 +243,6 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       meanRunMs = meanRunMs === undefined ? took : meanRunMs + (took - meanRunMs) / 8
     }
 
-    const cancelledOutcome = (run: Run.Claimed, endedAt: number) => ({
-      run,
-      outcome: {
-        id: run.id,
-        token: run.token,
-        state: "cancelled" as const,
-        attempt: run.attempt,
-        error: null,
-        note: "cancelled by operator",
-        endedAt
-      },
-      event: Event.RunCancelled({ jobId: run.jobId, fireTime: run.fireTime, runId: run.id, attempt: run.attempt, at: endedAt })
-    })
-
     const interrupted = (entry: Held) =>
       Effect.gen(function*() {
         // Revoked, withdrawn or superseded (no outcome of this node counts), or
@@ -288,20 +252,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         const { run } = entry
         const endedAt = yield* Clock.currentTimeMillis
         release(entry, endedAt)
-        if (entry.cancelling === true) return yield* Queue.offer(outcomes, cancelledOutcome(run, endedAt))
-        // Interrupted by shutdown after the grace period: record it honestly.
-        const error = "interrupted: the node shut down before the handler finished"
-        yield* Queue.offer(outcomes, {
-          run,
-          outcome: { id: run.id, token: run.token, state: "failed", attempt: run.attempt, error, endedAt },
-          event: Event.RunFailed({ jobId: run.jobId, fireTime: run.fireTime, runId: run.id, attempt: run.attempt, error, at: endedAt })
-        })
+        // Cancelled by an operator, or interrupted by shutdown after the grace period.
+        yield* Queue.offer(outcomes, entry.cancelling === true ? Outcomes.cancelled(run, endedAt) : Outcomes.interrupted(run, endedAt))
       })
 
-    // A run found too late to start (see `missedAfter`): recorded missed, its handler never run.
+    // A run found too late to start (`Outcomes.missedAfter`): recorded missed, its handler never run.
     const missed = (entry: Held, lateMs: number) =>
       Effect.suspend(() => {
-        const { run } = entry
         entry.fiber = undefined
         if (!current(entry) || entry.phase !== "running") return Effect.void
         entry.phase = "done"
@@ -309,12 +266,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         release(entry, endedAt)
         // No handler ran: nothing for the duration metric.
         entry.since = -1
-        const note = `late beyond grace, misfire policy skip: its node could not start it sooner (${lateMs} ms after its claimed start)`
-        return Queue.offer(outcomes, {
-          run,
-          outcome: { id: run.id, token: run.token, state: "missed", attempt: run.attempt, error: null, note, endedAt },
-          event: Event.RunMissed({ jobId: run.jobId, fireTime: run.fireTime, note, at: endedAt })
-        })
+        return Queue.offer(outcomes, Outcomes.missed(entry.run, lateMs, endedAt))
       })
 
     // Every run's path: combinators, not generators (each costs some µs,
@@ -327,7 +279,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         return Effect.flatMap(storeNow, (now) => {
           // Never before its due instant (the queue starts it then); later when it waited for a slot.
           const startedAt = Math.max(run.startedAt, now)
-          if (startedAt > missedAfter(run)) return missed(entry, Math.round(startedAt - run.startedAt))
+          if (startedAt > Outcomes.missedAfter(run)) return missed(entry, Math.round(startedAt - run.startedAt))
           return options.publish(Event.RunStarted({
             jobId: run.jobId,
             fireTime: run.fireTime,
@@ -421,27 +373,8 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       })
     }))
 
-    // Timers count whole milliseconds and fire up to one or two late (or a
-    // fraction early): a wait of more than `spinAfterMs` sleeps until a
-    // millisecond before the instant, then yields to other fibers until it
-    // passes (about half a millisecond of CPU per instant), so runs claimed
-    // ahead start within a fraction of a millisecond of it. Instants closer
-    // together than that are slept to, and checked.
-    const sleepUntil = (instant: number): Effect.Effect<void> =>
-      Effect.flatMap(storeNow, (now) => {
-        const wait = instant - now
-        if (wait <= 0) return Effect.void
-        if (wait > spinAfterMs) return Effect.andThen(Effect.sleep(Math.floor(wait - 1)), spinUntil(instant))
-        return Effect.andThen(Effect.sleep(Math.ceil(wait)), sleepUntil(instant))
-      })
-    // (At most `spinMaxMs` of the process's own time: a clock that stands
-    // still, as a test's does, is then slept on.)
-    const spinUntil = (instant: number, until = performance.now() + spinMaxMs): Effect.Effect<void> =>
-      Effect.flatMap(storeNow, (now) => {
-        if (now >= instant) return Effect.void
-        if (performance.now() > until) return sleepUntil(instant)
-        return Effect.andThen(Effect.yieldNow, spinUntil(instant, until))
-      })
+    // Runs claimed ahead start within a fraction of a millisecond of their instant.
+    const sleepUntil = InstantWait.make(storeNow)
 
     const arm = (at: number) =>
       Effect.gen(function*() {
@@ -554,7 +487,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
                 entry.phase = "done"
                 return Effect.flatMap(Clock.currentTimeMillis, (endedAt) => {
                   release(entry, endedAt)
-                  return Queue.offer(outcomes, cancelledOutcome(run, endedAt))
+                  return Queue.offer(outcomes, Outcomes.cancelled(run, endedAt))
                 })
               })
               yield* Effect.forkIn(Effect.andThen(Bounded.within(Fiber.interrupt(fiber), marginMs), abandoned), scope)
@@ -564,12 +497,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             leave(entry)
             release(entry, yield* Clock.currentTimeMillis)
             entry.phase = "done"
-            yield* Queue.offer(outcomes, cancelledOutcome(run, yield* Clock.currentTimeMillis))
+            yield* Queue.offer(outcomes, Outcomes.cancelled(run, yield* Clock.currentTimeMillis))
           }), { discard: true }),
         pump
       )
 
-    const record = (batch: ReadonlyArray<Finished>) =>
+    const record = (batch: ReadonlyArray<Outcomes.Finished>) =>
       Effect.gen(function*() {
         const accepted = yield* options.finish(batch.map((finished) => finished.outcome))
         for (const [i, finished] of batch.entries()) {
@@ -598,7 +531,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         while (true) {
           if (unrecorded.length === 0) {
             yield* report.idle
-            const current = (e: Finished) => held.get(e.run.id)?.run === e.run
+            const current = (e: Outcomes.Finished) => held.get(e.run.id)?.run === e.run
             unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter(current)
             // The outcomes of a burst (many runs claimed ahead, due at one instant) are
             // written a moment after it, with whatever else ended meanwhile:
