@@ -19,7 +19,7 @@ export default defineConfig({
     // Two test files at a time, also on a 2-core machine: most of their time is
     // spent waiting on PostgreSQL, child processes and real time. (Two whole
     // suites side by side passed 5 rounds of 5 here: that load is tolerated.)
-    maxWorkers: 2,
+    maxWorkers: 3,
     testTimeout: 60_000,
     hookTimeout: 120_000
   }
