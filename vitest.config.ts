@@ -16,9 +16,10 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // One PostgreSQL server for the run; each test file creates its own database on it.
     globalSetup: ["test/support/globalSetup.ts"],
-    // Two test files at a time, also on a 2-core machine: most of their time is
-    // spent waiting on PostgreSQL, child processes and real time. (Two whole
-    // suites side by side passed 5 rounds of 5 here: that load is tolerated.)
+    // Three test files at a time, also on a 2-core machine: most of their time
+    // is spent waiting on PostgreSQL, child processes and real time. (Two whole
+    // suites side by side, four files at a time, passed 5 rounds of 5 here:
+    // that load is tolerated.)
     maxWorkers: 3,
     testTimeout: 60_000,
     hookTimeout: 120_000
