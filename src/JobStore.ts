@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type * as Job from "./Job.ts"
 import type * as Run from "./Run.ts"
-import type { NodeInfo, NodeRecord, Renewed, RunNotCancellable, RunNotFound } from "./internal/cluster.ts"
+import type { NodeInfo, NodeInstance, NodeRecord, Renewed, RunNotCancellable, RunNotFound } from "./internal/cluster.ts"
 import type { StoreError } from "./StoreError.ts"
 
 export {
@@ -26,6 +26,12 @@ export {
    * @since 0.4.0
    */
   type NodeInfo,
+  /**
+   * One process of a node id (see `JobStore.leave`).
+   *
+   * @since 0.5.0
+   */
+  type NodeInstance,
   /**
    * A live node as the store has it: what it last said, and when.
    *
@@ -482,8 +488,16 @@ export class JobStore extends Context.Service<JobStore, {
   readonly heartbeat: (info: NodeInfo) => Effect.Effect<void, StoreError>
   /** Nodes whose last heartbeat is at most `staleAfterMs` old, by id. @since 0.4.0 */
   readonly nodes: (staleAfterMs: number) => Effect.Effect<ReadonlyArray<NodeRecord>, StoreError>
-  /** Removes a node's row (clean shutdown). @since 0.4.0 */
-  readonly leave: (node: string) => Effect.Effect<void, StoreError>
+  /**
+   * Removes a node's row (clean shutdown). With `instance` (since 0.5.0),
+   * only that process's row, never a newer process's of the same id, and a
+   * beat of that process that lands later (a heartbeat stuck on its way
+   * past shutdown) is ignored: the node never comes back as a ghost. A new
+   * process of the same id (another pid or start) beats as usual.
+   *
+   * @since 0.4.0
+   */
+  readonly leave: (node: string, instance?: NodeInstance) => Effect.Effect<void, StoreError>
   /** Deletes finished records beyond retention; returns how many. */
   readonly prune: (retention: Retention) => Effect.Effect<number, StoreError>
   /**

@@ -472,6 +472,8 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     leaseMs,
     cancelGraceMs: millis(options.cancelGrace, 2_000)
   })
+  // When this scheduler started: with the host and pid, which process of the node id it is.
+  const startedAt = yield* Clock.currentTimeMillis
   const loops = [
     Registrar.make({
       store,
@@ -503,7 +505,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       retry: options.storeRetry ?? StoreRetry.defaultSchedule,
       supervisor,
       executor,
-      startedAt: yield* Clock.currentTimeMillis,
+      startedAt,
       version: yield* NodeHeartbeat.packageVersion,
       intervalMs: nodeHeartbeatMs,
       stallAfterMs: workMs
@@ -534,8 +536,9 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       const closed = yield* Bounded.close(loopScope, stepMarginMs)
       if (!closed) yield* Effect.logWarning(`some loops did not stop within ${stepMarginMs} ms; abandoned`)
       // After the node heartbeat stopped (it would write the row again): the
-      // node leaves the list now, not once its last beat is stale.
-      yield* Bounded.within(store.leave(node), stepMarginMs)
+      // node leaves the list now, not once its last beat is stale. As this
+      // process: a beat of it still on its way lands ignored.
+      yield* Bounded.within(store.leave(node, NodeHeartbeat.instance(startedAt)), stepMarginMs)
     })
   )
 

@@ -349,7 +349,7 @@ export const retrying = (
     stateCounts: (jobId, sinceMs) => retry(store.stateCounts(jobId, sinceMs)),
     heartbeat: (info) => retry(store.heartbeat(info)),
     nodes: (staleAfterMs) => retry(store.nodes(staleAfterMs)),
-    leave: (node) => retry(store.leave(node)),
+    leave: (node, instance) => retry(store.leave(node, instance)),
     changes: Stream.retry(store.changes, schedule),
     notifications: store.notifications,
     cancelRequests: store.cancelRequests === undefined ? undefined : Stream.retry(store.cancelRequests, schedule)

@@ -328,5 +328,35 @@ export const operatorContract = (
         yield* store.leave(a)
       })
     )
+
+    test(
+      "nodes: a beat of a process that left, landing after it left, is ignored (no ghost); the next process of the id beats as usual, and the old one's leave never removes it",
+      Effect.gen(function*() {
+        const store = yield* JobStore
+        const id = unique("node-ghost")
+        const listed = Effect.map(store.nodes(60_000), (all) => all.filter((n) => n.id === id).map((n) => [n.pid, n.startedAt]))
+        const first = nodeInfo(id)
+        yield* store.heartbeat(first)
+        yield* store.leave(id, first)
+        assert.deepStrictEqual(yield* listed, [])
+        // Its last beat, stuck on its way past shutdown, lands now.
+        yield* store.heartbeat(first)
+        assert.deepStrictEqual(yield* listed, [])
+        // The next process of the same id (another pid and start).
+        const second = nodeInfo(id, { pid: 4343, startedAt: first.startedAt + 60_000 })
+        yield* store.heartbeat(second)
+        assert.deepStrictEqual(yield* listed, [[4343, second.startedAt]])
+        // The first process's leave once more (a retry whose answer was lost): the second's row stays.
+        yield* store.leave(id, first)
+        yield* store.heartbeat(second)
+        assert.deepStrictEqual(yield* listed, [[4343, second.startedAt]])
+        // Left before any beat of it landed: its first beat, landing late, is ignored too.
+        yield* store.leave(id, second)
+        const third = nodeInfo(id, { pid: 4444, startedAt: second.startedAt + 60_000 })
+        yield* store.leave(id, third)
+        yield* store.heartbeat(third)
+        assert.deepStrictEqual(yield* listed, [])
+      })
+    )
   })
 }

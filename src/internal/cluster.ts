@@ -33,6 +33,22 @@ export interface NodeInfo {
 }
 
 /**
+ * One process of a node id (the id may be reused by the next process, say
+ * after a restart): its host, pid and start, as its heartbeats give them.
+ *
+ * @since 0.5.0
+ */
+export type NodeInstance = Pick<NodeInfo, "host" | "pid" | "startedAt">
+
+/**
+ * Whether `info` is a beat of `instance`.
+ *
+ * @internal
+ */
+export const sameInstance = (info: NodeInstance, instance: NodeInstance): boolean =>
+  info.host === instance.host && info.pid === instance.pid && info.startedAt === instance.startedAt
+
+/**
  * A live node as the store has it: what it last said, and when (the store's
  * clock).
  *

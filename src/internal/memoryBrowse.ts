@@ -22,7 +22,7 @@ import type {
 } from "../JobStore.ts"
 import * as Run from "../Run.ts"
 import { foldAscii, historyCursor, invalidCursor, isAfter, parseHistoryCursor } from "./cursor.ts"
-import { type Place, placeOf } from "./cluster.ts"
+import { type NodeInstance, type Place, placeOf, sameInstance } from "./cluster.ts"
 
 /** A run as the in-memory store keeps it. @internal */
 export interface RunRow {
@@ -162,13 +162,26 @@ export const nodeTable = (now: Effect.Effect<number>): {
   readonly place: (share: Share | undefined, t: number) => Place | undefined
 } => {
   const nodes = new Map<string, NodeRecord>()
+  // The processes that left, by node id (`leave` with an instance): their late beats are ignored.
+  const left = new Map<string, NodeInstance>()
   const place = (share: Share | undefined, t: number) => share === undefined ? undefined : placeOf(nodes.values(), share, t)
   const members: Pick<JobStore["Service"], "heartbeat" | "nodes" | "leave"> = {
-    heartbeat: (info) => Effect.map(now, (t) => void nodes.set(info.id, { ...info, heartbeatAt: t })),
+    heartbeat: (info) =>
+      Effect.map(now, (t) => {
+        const gone = left.get(info.id)
+        if (gone !== undefined && sameInstance(info, gone)) return
+        left.delete(info.id)
+        nodes.set(info.id, { ...info, heartbeatAt: t })
+      }),
     nodes: (staleAfterMs) =>
       Effect.map(now, (t) =>
         [...nodes.values()].filter((n) => n.heartbeatAt >= t - staleAfterMs).sort((a, b) => (a.id < b.id ? -1 : 1))),
-    leave: (node) => Effect.sync(() => void nodes.delete(node))
+    leave: (node, instance) =>
+      Effect.sync(() => {
+        const row = nodes.get(node)
+        if (instance === undefined || (row !== undefined && sameInstance(row, instance))) nodes.delete(node)
+        if (instance !== undefined) left.set(node, instance)
+      })
   }
   return { members, place }
 }

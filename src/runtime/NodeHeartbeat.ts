@@ -15,7 +15,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import type { Executor } from "../Executor.ts"
-import type { JobStore, NodeInfo } from "../JobStore.ts"
+import type { JobStore, NodeInfo, NodeInstance } from "../JobStore.ts"
 import type { StoreError } from "../StoreError.ts"
 import type * as Supervisor from "../Supervisor.ts"
 import type { Loop } from "./Loop.ts"
@@ -77,6 +77,13 @@ export const healthJson = (health: Supervisor.Health): Schema.Json => ({
 })
 
 /**
+ * This process, as its beats name it (`JobStore.NodeInstance`).
+ *
+ * @since 0.5.0
+ */
+export const instance = (startedAt: number): NodeInstance => ({ host: os.hostname(), pid: process.pid, startedAt })
+
+/**
  * What this node says of itself now.
  *
  * @since 0.4.0
@@ -87,11 +94,9 @@ export const info = (options: Omit<Options, "store" | "retry" | "intervalMs" | "
     const load = yield* options.executor.load
     return {
       id: options.node,
-      host: os.hostname(),
-      pid: process.pid,
+      ...instance(options.startedAt),
       version: options.version,
       tasks: options.tasks,
-      startedAt: options.startedAt,
       running: load.running,
       health: healthJson(health),
       store: health.store.available ? "up" : "degraded"

@@ -223,7 +223,7 @@ export const wrap = (store: JobStore["Service"], plan: Plan): JobStore["Service"
     stateCounts: (jobId, sinceMs) => inject("stateCounts", store.stateCounts(jobId, sinceMs)),
     heartbeat: (info) => inject("heartbeat", store.heartbeat(info)),
     nodes: (staleAfterMs) => inject("nodes", store.nodes(staleAfterMs)),
-    leave: (node) => inject("leave", store.leave(node)),
+    leave: (node, instance) => inject("leave", store.leave(node, instance)),
     changes: Stream.unwrap(Effect.as(inject("changes", Effect.void), store.changes)),
     // Wake-ups only: faults of the feed are those of `changes`.
     cancelRequests: store.cancelRequests

@@ -96,4 +96,33 @@ describe("NodeHeartbeat", () => {
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(yield* store.nodes(60 * second), [])
     }))
+
+  it.effect("a beat stuck past shutdown's bound, landing after the node left, does not bring it back", () =>
+    Effect.gen(function*() {
+      const land = yield* Deferred.make<void>()
+      const landed = yield* Deferred.make<void>()
+      let beats = 0
+      // Every beat after the first hangs where interruption cannot reach (a
+      // statement on its way), and lands when the test says.
+      const storeContext = yield* Layer.build(memoryWith((inner) => ({
+        heartbeat: (info) =>
+          beats++ === 0 ? inner.heartbeat(info) : Effect.uninterruptible(
+            Deferred.await(land).pipe(Effect.andThen(inner.heartbeat(info)), Effect.ensuring(Deferred.succeed(landed, undefined)))
+          )
+      })))
+      const store = Context.get(storeContext, JobStore)
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(
+        Scheduler.layer({ tasks: [recordingTask("work", new Ledger())], node: "ghost", shutdownGrace: 0, nodeHeartbeatInterval: "1 second" }),
+        scope
+      ).pipe(Effect.provideContext(storeContext))
+      yield* TestClock.adjust(1_500)
+      assert.strictEqual(beats, 2, "the second beat is stuck")
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      while (closing.pollUnsafe() === undefined) yield* TestClock.adjust(100)
+      assert.deepStrictEqual(yield* store.nodes(60 * second), [], "left at shutdown")
+      yield* Deferred.succeed(land, undefined)
+      yield* Deferred.await(landed)
+      assert.deepStrictEqual(yield* store.nodes(60 * second), [], "the late beat was ignored")
+    }))
 })

@@ -86,7 +86,7 @@ export const withClock = (store: Store, clock: Clock.Clock): Store => {
     stateCounts: (jobId, sinceMs) => pin(store.stateCounts(jobId, sinceMs)),
     heartbeat: (info) => pin(store.heartbeat(info)),
     nodes: (staleAfterMs) => pin(store.nodes(staleAfterMs)),
-    leave: (node) => pin(store.leave(node)),
+    leave: (node, instance) => pin(store.leave(node, instance)),
     changes: store.changes,
     cancelRequests: store.cancelRequests
   })

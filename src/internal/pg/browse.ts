@@ -7,7 +7,7 @@
 import type * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
-import type { NodeInfo } from "../../JobStore.ts"
+import type { NodeInfo, NodeInstance } from "../../JobStore.ts"
 import { maxValueBytes } from "./migrations.ts"
 import { texts } from "./params.ts"
 import { jobColumns, type JobRow, runColumns, type RunRow } from "./rows.ts"
@@ -102,24 +102,35 @@ export const stateCounts = (sql: SqlClient.SqlClient, t: Tables, jobId: string |
 export const forgetAfterMs = 86_400_000
 
 /**
- * Upserts a node's row with the database's now as its heartbeat, and
- * deletes the rows of nodes silent for `forgetAfterMs`.
+ * Upserts a node's row with the database's now as its heartbeat, unless
+ * this very process left already (`leave` with its instance: a beat that
+ * lands late is ignored; another process of the id clears that mark), and
+ * deletes the rows of nodes silent for `forgetAfterMs`, and the marks of
+ * processes that left as long ago.
  *
  * @internal
  */
-export const heartbeat = (sql: SqlClient.SqlClient, t: Tables, info: NodeInfo) =>
-  sql`
+export const heartbeat = (sql: SqlClient.SqlClient, t: Tables, info: NodeInfo) => {
+  const gone = sql`EXISTS (SELECT 1 FROM ${t.nodesLeft} l WHERE l.id = ${info.id}::text AND l.host = ${info.host}::text
+    AND l.pid = ${info.pid}::integer AND l.started_at = ${info.startedAt}::bigint)`
+  return sql`
     WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
     forgotten AS (
       DELETE FROM ${t.nodes} WHERE heartbeat_at < (SELECT t FROM clock) - ${forgetAfterMs}::bigint AND id <> ${info.id}::text
+    ),
+    forgotten_left AS (
+      DELETE FROM ${t.nodesLeft} WHERE left_at < (SELECT t FROM clock) - ${forgetAfterMs}::bigint
+        OR (id = ${info.id}::text AND NOT ${gone})
     )
     INSERT INTO ${t.nodes} (id, host, pid, version, tasks, started_at, running, health, store, heartbeat_at)
     SELECT ${info.id}::text, ${info.host}::text, ${info.pid}::integer, ${info.version}::text, ${texts(info.tasks)},
       ${info.startedAt}::bigint, ${info.running}::integer, ${JSON.stringify(info.health)}::jsonb, ${info.store}::text, clock.t
     FROM clock
+    WHERE NOT ${gone}
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
       tasks = excluded.tasks, started_at = excluded.started_at, running = excluded.running,
       health = excluded.health, store = excluded.store, heartbeat_at = excluded.heartbeat_at`
+}
 
 /** @internal */
 export interface NodeRow {
@@ -143,6 +154,21 @@ export const nodes = (sql: SqlClient.SqlClient, t: Tables, staleAfterMs: number)
     WHERE heartbeat_at >= ${sql.literal(nowMs)} - ${staleAfterMs}::bigint
     ORDER BY id COLLATE "C"`
 
-/** @internal */
-export const leave = (sql: SqlClient.SqlClient, t: Tables, node: string) =>
-  sql`DELETE FROM ${t.nodes} WHERE id = ${node}::text`
+/**
+ * Deletes a node's row; with `instance`, only that process's, and marks it
+ * left (see `heartbeat`).
+ *
+ * @internal
+ */
+export const leave = (sql: SqlClient.SqlClient, t: Tables, node: string, instance: NodeInstance | undefined) =>
+  instance === undefined
+    ? sql`DELETE FROM ${t.nodes} WHERE id = ${node}::text`
+    : sql`
+    WITH removed AS (
+      DELETE FROM ${t.nodes} WHERE id = ${node}::text AND host = ${instance.host}::text
+        AND pid = ${instance.pid}::integer AND started_at = ${instance.startedAt}::bigint
+    )
+    INSERT INTO ${t.nodesLeft} (id, host, pid, started_at, left_at)
+    VALUES (${node}::text, ${instance.host}::text, ${instance.pid}::integer, ${instance.startedAt}::bigint, ${sql.literal(nowMs)})
+    ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+      left_at = excluded.left_at`

@@ -213,6 +213,23 @@ export const migrations: ReadonlyArray<Migration> = [
         // Index names live in the table's schema: named with it.
         sql`DROP INDEX ${sql(`${t.schema}.${t.prefix}runs_fire`)}`
       )
+  },
+  {
+    id: 8,
+    name: "nodes_left",
+    // The last process of each node id that left cleanly: a beat of it that
+    // lands after it left (stuck on its way past shutdown) is ignored, so it
+    // never comes back as a ghost that peers count in their shares.
+    up: (sql, t) =>
+      statements(
+        sql`CREATE TABLE ${t.nodesLeft} (
+          id text PRIMARY KEY,
+          host text NOT NULL,
+          pid integer NOT NULL,
+          started_at bigint NOT NULL,
+          left_at bigint NOT NULL
+        )`
+      )
   }
 ]
 

@@ -138,6 +138,6 @@ export const make = (sql: SqlClient.SqlClient, t: Tables, call: Call): Members =
     nodes: Effect.fn("PgJobStore.nodes")((staleAfterMs) =>
       call("nodes", Effect.map(Browse.nodes(sql, t, staleAfterMs), (rows) => rows.map(toNode)))
     ),
-    leave: Effect.fn("PgJobStore.leave")((node) => Effect.asVoid(call("leave", Browse.leave(sql, t, node))))
+    leave: Effect.fn("PgJobStore.leave")((node, instance) => Effect.asVoid(call("leave", Browse.leave(sql, t, node, instance))))
   }
 }

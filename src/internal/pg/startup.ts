@@ -106,7 +106,7 @@ export const lazy = (
       stateCounts: (jobId, sinceMs) => ready(store.stateCounts(jobId, sinceMs)),
       heartbeat: (info) => ready(store.heartbeat(info)),
       nodes: (staleAfterMs) => ready(store.nodes(staleAfterMs)),
-      leave: (node) => ready(store.leave(node)),
+      leave: (node, instance) => ready(store.leave(node, instance)),
       // LISTEN needs no tables: it does not wait for the migrations.
       changes: Stream.mapError(store.changes, mark),
       cancelRequests: store.cancelRequests === undefined ? undefined : Stream.mapError(store.cancelRequests, mark)
