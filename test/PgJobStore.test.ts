@@ -94,10 +94,14 @@ describe("PgJobStore", () => {
       // store may only hand out a slot after that finish commits.
       const active = new Map<string, number>()
       const highest = new Map<string, number>()
-      const deadline = Date.now() + 1_500
+      // At least 1.5 s of racing, and on until both limits were reached (a
+      // loaded machine claims less in that time), within 20 s.
+      const racing = Date.now() + 1_500
+      const deadline = Date.now() + 20_000
+      const reached = () => (highest.get(`${task}-wait2`) ?? 0) >= 2 && (highest.get(`${task}-skip1`) ?? 0) >= 1
       const worker = (store: JobStore["Service"], node: string) =>
         Effect.gen(function*() {
-          while (Date.now() < deadline) {
+          while ((Date.now() < racing || !reached()) && Date.now() < deadline) {
             const { runs } = yield* store.claim(claimOf(task, node, 5))
             for (const run of runs) {
               const n = (active.get(run.jobId) ?? 0) + 1
