@@ -11,10 +11,10 @@
  * `Scheduler.Options.claimAhead`) starts at that instant by the store's
  * clock, never early. A `Skip` job's fire that cannot start within its
  * misfire grace of its claimed start is recorded missed instead of run late
- * (see `Outcomes.missedAfter`). Queued runs are renewed like running ones. Outcomes are
- * written in batches by the recorder, and a run's lease is renewed until its
- * outcome is accepted, so an outage while writing an outcome cannot make
- * another node run it again.
+ * (see `Outcomes.missedAfter`). Queued runs are renewed like running ones.
+ * Outcomes are written in batches by the recorder, and a run's lease is
+ * renewed until its outcome is accepted, so an outage while writing an
+ * outcome cannot make another node run it again.
  *
  * One run id, one attempt: a run this node claims anew while it still holds
  * an earlier attempt (reaped and retried to this node) replaces it, the
