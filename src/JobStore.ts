@@ -490,10 +490,11 @@ export class JobStore extends Context.Service<JobStore, {
   readonly nodes: (staleAfterMs: number) => Effect.Effect<ReadonlyArray<NodeRecord>, StoreError>
   /**
    * Removes a node's row (clean shutdown). With `instance` (since 0.5.0),
-   * only that process's row, never a newer process's of the same id, and a
-   * beat of that process that lands later (a heartbeat stuck on its way
-   * past shutdown) is ignored: the node never comes back as a ghost. A new
-   * process of the same id (another pid or start) beats as usual.
+   * only that process's row, never a newer live process's of the same id,
+   * and a beat of that process that lands later (a heartbeat stuck on its
+   * way past shutdown, even one racing the leave) is ignored: the node never
+   * comes back as a ghost. A new process of the same id (another host, pid
+   * or start) beats as usual, and takes the row over.
    *
    * @since 0.4.0
    */

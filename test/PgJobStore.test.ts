@@ -3,6 +3,7 @@ import { Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schema, Str
 import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
 import { JobStore } from "../src/JobStore.ts"
+import * as Browse from "../src/internal/pg/browse.ts"
 import { migrations } from "../src/internal/pg/migrations.ts"
 import * as Tables from "../src/internal/pg/Tables.ts"
 import type * as Run from "../src/Run.ts"
@@ -134,7 +135,7 @@ describe("PgJobStore", () => {
       assert.deepStrictEqual(applied.map((row) => row.id), migrations.map((m) => m.id))
       const tables = yield* sql<{ readonly name: string }>`
         SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
-      assert.deepStrictEqual(tables.map((row) => row.name), ["x_jobs", "x_migrations", "x_nodes", "x_nodes_left", "x_runs"])
+      assert.deepStrictEqual(tables.map((row) => row.name), ["x_jobs", "x_migrations", "x_nodes", "x_runs"])
     }), 30_000)
 
   it.effect("an unusable schema name fails the layer with a StoreError", () =>
@@ -319,6 +320,42 @@ describe("PgJobStore", () => {
         yield* woken(Effect.flatMap(writer.claim(claimOf(task, "w")), ({ runs }) => writer.finish(runs.map((run) => outcome(run)))))
       ]
       assert.isTrue(latencies.every((ms) => ms < 500), `latencies ${latencies}`)
+    }), 30_000)
+
+  it.live("a beat racing its node's leave (begun before the leave committed, waiting on its row) does not bring the node back", () =>
+    Effect.gen(function*() {
+      const schema = "leaving"
+      const beating = yield* Pg.makeStore({ schema }, { applicationName: "beating" })
+      const sql = yield* Pg.makeClient()
+      const id = unique("node")
+      const info = { id, host: "h", pid: 7, version: "1", tasks: ["t"], startedAt: 1_000, running: 0, health: null, store: "up" as const }
+      yield* beating.heartbeat(info)
+      // The leave, as the store writes it, in a transaction held open: it holds the node's row.
+      const left = yield* Deferred.make<void>()
+      const commit = yield* Deferred.make<void>()
+      const leaving = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
+        yield* Browse.leave(sql, Tables.make(sql, { schema }), id, info)
+        yield* Deferred.succeed(left, undefined)
+        yield* Deferred.await(commit)
+      })))
+      yield* Deferred.await(left)
+      // A beat of the same process (stuck on its way, say) reaches the row now, and waits for it.
+      const beat = yield* Effect.forkChild(beating.heartbeat(info))
+      const deadline = Date.now() + 10_000
+      for (let waiting = 0; waiting === 0; yield* realWait(10)) {
+        if (Date.now() > deadline) return assert.fail("the beat never waited for the leave's row")
+        const [row] = yield* sql<{ readonly n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = 'beating' AND wait_event_type = 'Lock' AND datname = current_database()`
+        waiting = row!.n
+      }
+      yield* Deferred.succeed(commit, undefined)
+      yield* Fiber.join(leaving)
+      yield* Fiber.join(beat)
+      assert.deepStrictEqual((yield* beating.nodes(60_000)).filter((n) => n.id === id), [], "no ghost")
+      // The next process of the id beats as usual.
+      yield* beating.heartbeat({ ...info, pid: 8 })
+      assert.deepStrictEqual((yield* beating.nodes(60_000)).filter((n) => n.id === id).map((n) => n.pid), [8])
     }), 30_000)
 
   it.effect("the database clock decides what is due, whatever the caller's clock says", () =>

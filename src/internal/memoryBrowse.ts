@@ -22,7 +22,7 @@ import type {
 } from "../JobStore.ts"
 import * as Run from "../Run.ts"
 import { foldAscii, historyCursor, invalidCursor, isAfter, parseHistoryCursor } from "./cursor.ts"
-import { type NodeInstance, type Place, placeOf, sameInstance } from "./cluster.ts"
+import { type Place, placeOf, sameInstance } from "./cluster.ts"
 
 /** A run as the in-memory store keeps it. @internal */
 export interface RunRow {
@@ -161,26 +161,31 @@ export const nodeTable = (now: Effect.Effect<number>): {
   /** A node's place among its peers at `t` (see `JobStore.Share`). */
   readonly place: (share: Share | undefined, t: number) => Place | undefined
 } => {
-  const nodes = new Map<string, NodeRecord>()
-  // The processes that left, by node id (`leave` with an instance): their late beats are ignored.
-  const left = new Map<string, NodeInstance>()
-  const place = (share: Share | undefined, t: number) => share === undefined ? undefined : placeOf(nodes.values(), share, t)
+  // One row per node id, as in PostgreSQL: a process that left stays, marked
+  // left, so that a beat of it that lands later changes nothing.
+  const nodes = new Map<string, { readonly record: NodeRecord; left: boolean }>()
+  const live = () => [...nodes.values()].flatMap((row) => row.left ? [] : [row.record])
+  const place = (share: Share | undefined, t: number) => share === undefined ? undefined : placeOf(live(), share, t)
   const members: Pick<JobStore["Service"], "heartbeat" | "nodes" | "leave"> = {
     heartbeat: (info) =>
       Effect.map(now, (t) => {
-        const gone = left.get(info.id)
-        if (gone !== undefined && sameInstance(info, gone)) return
-        left.delete(info.id)
-        nodes.set(info.id, { ...info, heartbeatAt: t })
+        const row = nodes.get(info.id)
+        if (row !== undefined && row.left && sameInstance(row.record, info)) return
+        nodes.set(info.id, { record: { ...info, heartbeatAt: t }, left: false })
       }),
     nodes: (staleAfterMs) =>
-      Effect.map(now, (t) =>
-        [...nodes.values()].filter((n) => n.heartbeatAt >= t - staleAfterMs).sort((a, b) => (a.id < b.id ? -1 : 1))),
+      Effect.map(now, (t) => live().filter((n) => n.heartbeatAt >= t - staleAfterMs).sort((a, b) => (a.id < b.id ? -1 : 1))),
     leave: (node, instance) =>
-      Effect.sync(() => {
+      Effect.map(now, (t) => {
+        if (instance === undefined) return void nodes.delete(node)
         const row = nodes.get(node)
-        if (instance === undefined || (row !== undefined && sameInstance(row, instance))) nodes.delete(node)
-        if (instance !== undefined) left.set(node, instance)
+        if (row === undefined || row.left) {
+          // Its first beat may still be on its way (a process that left before stays left).
+          const record = { id: node, ...instance, version: "", tasks: [], running: 0, health: null, store: "up" as const, heartbeatAt: t }
+          nodes.set(node, { record, left: true })
+        } else if (sameInstance(row.record, instance)) {
+          row.left = true
+        }
       })
   }
   return { members, place }

@@ -23,8 +23,6 @@ export interface Tables {
   readonly runs: Statement.Identifier
   /** The live nodes (migration 6). */
   readonly nodes: Statement.Identifier
-  /** The processes that left, one per node id (migration 8). */
-  readonly nodesLeft: Statement.Identifier
   readonly migrations: Statement.Identifier
   readonly schemaIdentifier: Statement.Identifier
   /** An index name (indexes live in the schema of their table). */
@@ -70,7 +68,6 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Tables =>
     jobs: table("jobs"),
     runs: table("runs"),
     nodes: table("nodes"),
-    nodesLeft: table("nodes_left"),
     migrations: table("migrations"),
     schemaIdentifier: sql(schema),
     index: (name) => sql(`${prefix}${name}`),

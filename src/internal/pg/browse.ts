@@ -94,43 +94,38 @@ export const stateCounts = (sql: SqlClient.SqlClient, t: Tables, jobId: string |
     GROUP BY state`
 
 /**
- * How long the row of a node that died (no clean shutdown) stays before a
- * heartbeat of another node deletes it: a day.
+ * How long the row of a node that died (no clean shutdown), or left, stays
+ * before a heartbeat of another node deletes it: a day.
  *
  * @internal
  */
 export const forgetAfterMs = 86_400_000
 
 /**
- * Upserts a node's row with the database's now as its heartbeat, unless
- * this very process left already (`leave` with its instance: a beat that
- * lands late is ignored; another process of the id clears that mark), and
- * deletes the rows of nodes silent for `forgetAfterMs`, and the marks of
- * processes that left as long ago.
+ * Upserts a node's row with the database's now as its heartbeat, unless the
+ * row says this very process left (`leave`: a beat that lands late changes
+ * nothing; another process of the id takes the row over), and deletes the
+ * rows of nodes silent (or gone) for `forgetAfterMs`. The conflict's update
+ * sees the row as it is once its lock is free, so a beat that races a leave
+ * cannot undo it.
  *
  * @internal
  */
-export const heartbeat = (sql: SqlClient.SqlClient, t: Tables, info: NodeInfo) => {
-  const gone = sql`EXISTS (SELECT 1 FROM ${t.nodesLeft} l WHERE l.id = ${info.id}::text AND l.host = ${info.host}::text
-    AND l.pid = ${info.pid}::integer AND l.started_at = ${info.startedAt}::bigint)`
-  return sql`
+export const heartbeat = (sql: SqlClient.SqlClient, t: Tables, info: NodeInfo) =>
+  sql`
     WITH clock AS (SELECT ${sql.literal(nowMs)} AS t),
     forgotten AS (
       DELETE FROM ${t.nodes} WHERE heartbeat_at < (SELECT t FROM clock) - ${forgetAfterMs}::bigint AND id <> ${info.id}::text
-    ),
-    forgotten_left AS (
-      DELETE FROM ${t.nodesLeft} WHERE left_at < (SELECT t FROM clock) - ${forgetAfterMs}::bigint
-        OR (id = ${info.id}::text AND NOT ${gone})
     )
     INSERT INTO ${t.nodes} (id, host, pid, version, tasks, started_at, running, health, store, heartbeat_at)
     SELECT ${info.id}::text, ${info.host}::text, ${info.pid}::integer, ${info.version}::text, ${texts(info.tasks)},
       ${info.startedAt}::bigint, ${info.running}::integer, ${JSON.stringify(info.health)}::jsonb, ${info.store}::text, clock.t
     FROM clock
-    WHERE NOT ${gone}
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
       tasks = excluded.tasks, started_at = excluded.started_at, running = excluded.running,
-      health = excluded.health, store = excluded.store, heartbeat_at = excluded.heartbeat_at`
-}
+      health = excluded.health, store = excluded.store, heartbeat_at = excluded.heartbeat_at, left_at = NULL
+    WHERE ${t.nodes}.left_at IS NULL OR ${t.nodes}.host <> excluded.host OR ${t.nodes}.pid <> excluded.pid
+      OR ${t.nodes}.started_at <> excluded.started_at`
 
 /** @internal */
 export interface NodeRow {
@@ -151,12 +146,14 @@ export const nodes = (sql: SqlClient.SqlClient, t: Tables, staleAfterMs: number)
   sql<NodeRow>`
     SELECT id, host, pid, version, to_jsonb(tasks) AS tasks, started_at, running, health, store, heartbeat_at
     FROM ${t.nodes}
-    WHERE heartbeat_at >= ${sql.literal(nowMs)} - ${staleAfterMs}::bigint
+    WHERE left_at IS NULL AND heartbeat_at >= ${sql.literal(nowMs)} - ${staleAfterMs}::bigint
     ORDER BY id COLLATE "C"`
 
 /**
- * Deletes a node's row; with `instance`, only that process's, and marks it
- * left (see `heartbeat`).
+ * A node leaves: without `instance`, its row is deleted; with it, the row
+ * of that process is marked left (written so when none is there yet, or
+ * only a process that left before: its first beat may still be on its
+ * way), and the row of another live process of the id is left alone.
  *
  * @internal
  */
@@ -164,11 +161,12 @@ export const leave = (sql: SqlClient.SqlClient, t: Tables, node: string, instanc
   instance === undefined
     ? sql`DELETE FROM ${t.nodes} WHERE id = ${node}::text`
     : sql`
-    WITH removed AS (
-      DELETE FROM ${t.nodes} WHERE id = ${node}::text AND host = ${instance.host}::text
-        AND pid = ${instance.pid}::integer AND started_at = ${instance.startedAt}::bigint
-    )
-    INSERT INTO ${t.nodesLeft} (id, host, pid, started_at, left_at)
-    VALUES (${node}::text, ${instance.host}::text, ${instance.pid}::integer, ${instance.startedAt}::bigint, ${sql.literal(nowMs)})
+    WITH clock AS (SELECT ${sql.literal(nowMs)} AS t)
+    INSERT INTO ${t.nodes} (id, host, pid, version, tasks, started_at, running, health, store, heartbeat_at, left_at)
+    SELECT ${node}::text, ${instance.host}::text, ${instance.pid}::integer, '', '{}', ${instance.startedAt}::bigint,
+      0, 'null'::jsonb, 'up', clock.t, clock.t
+    FROM clock
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
-      left_at = excluded.left_at`
+      left_at = excluded.left_at
+    WHERE ${t.nodes}.left_at IS NOT NULL
+      OR (${t.nodes}.host = excluded.host AND ${t.nodes}.pid = excluded.pid AND ${t.nodes}.started_at = excluded.started_at)`

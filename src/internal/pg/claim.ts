@@ -144,7 +144,7 @@ export const ownShare = (
   now: Statement.Fragment
 ) => {
   if (share === undefined) return sql`true`
-  const peers = sql`FROM ${t.nodes} p WHERE p.heartbeat_at >= ${now} - ${share.staleAfterMs}::bigint
+  const peers = sql`FROM ${t.nodes} p WHERE p.left_at IS NULL AND p.heartbeat_at >= ${now} - ${share.staleAfterMs}::bigint
     AND p.tasks @> ${texts(tasks)} AND p.tasks <@ ${texts(tasks)}`
   return sql`(
     NOT coalesce((SELECT bool_or(p.id = ${share.node}::text) AND count(*) > 1 ${peers}), false)

@@ -216,20 +216,13 @@ export const migrations: ReadonlyArray<Migration> = [
   },
   {
     id: 8,
-    name: "nodes_left",
-    // The last process of each node id that left cleanly: a beat of it that
-    // lands after it left (stuck on its way past shutdown) is ignored, so it
-    // never comes back as a ghost that peers count in their shares.
-    up: (sql, t) =>
-      statements(
-        sql`CREATE TABLE ${t.nodesLeft} (
-          id text PRIMARY KEY,
-          host text NOT NULL,
-          pid integer NOT NULL,
-          started_at bigint NOT NULL,
-          left_at bigint NOT NULL
-        )`
-      )
+    name: "node_left",
+    // A node's row stays after it left cleanly, marked left (its process in
+    // host, pid and started_at): a beat of that process that lands later
+    // (stuck on its way past shutdown) changes nothing, so it never comes
+    // back as a ghost that peers count in their shares. One row per id, so
+    // a beat and a leave racing each other are serialised by its lock.
+    up: (sql, t) => statements(sql`ALTER TABLE ${t.nodes} ADD COLUMN left_at bigint`)
   }
 ]
 
