@@ -105,10 +105,11 @@ export interface Claimed {
   readonly manual?: boolean | undefined
   /**
    * Its job's misfire policy. With `Skip`, a scheduled fire's first attempt
-   * that its node cannot start within `grace` of the start its claim
-   * recorded (the claim's answer was lost and found again after an outage,
-   * or it waited that long for a handler slot) is recorded `missed`, never
-   * run. A store that leaves it out gets every claimed run started, however late.
+   * that its node cannot start within `grace` (and at least a second) of
+   * the start its claim recorded (the claim's answer was lost and found
+   * again after an outage, or it waited that long for a handler slot) is
+   * recorded `missed`, never run. A store that leaves it out gets every
+   * claimed run started, however late.
    * @since 0.5.0
    */
   readonly misfire?: Job.MisfirePolicy | undefined

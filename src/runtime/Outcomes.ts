@@ -47,20 +47,30 @@ export const interrupted = (run: Run.Claimed, endedAt: number): Finished => {
 }
 
 /**
+ * How late a node may start a run for its own reasons (timers, a burst of
+ * starts at one instant, a claim's answer retried) without that being a
+ * misfire, whatever the grace: a `Skip` job with a grace of 0, claimed ahead
+ * of its instant, still runs when started a fraction of a millisecond after it.
+ *
+ * @since 0.5.0
+ */
+export const nodeSlackMs = 1_000
+
+/**
  * When a claimed run becomes a missed fire rather than a late start: a
  * `Skip` job's scheduled fire (first attempt, not manual) that its node
- * cannot start within its grace of the start its claim recorded, as the
- * claim would have recorded it missed had it found it that late. (A claim
- * whose answer was lost in an outage is found again, by its token, only
- * when the store answers; a run may also wait in the queue for a slot.)
- * The claim's start, not the due instant: a fire the claim started late on
- * purpose (waiting for the overlap slot) is not late for its node.
+ * cannot start within its grace (and `nodeSlackMs`) of the start its claim
+ * recorded, as the claim would have recorded it missed had it found it that
+ * late. (A claim whose answer was lost in an outage is found again, by its
+ * token, only when the store answers; a run may also wait in the queue for
+ * a slot.) The claim's start, not the due instant: a fire the claim started
+ * late on purpose (waiting for the overlap slot) is not late for its node.
  *
  * @since 0.5.0
  */
 export const missedAfter = (run: Run.Claimed): number =>
   run.misfire !== undefined && run.misfire.then._tag === "Skip" && run.attempt === 1 && run.manual !== true
-    ? run.startedAt + run.misfire.grace
+    ? run.startedAt + Math.max(run.misfire.grace, nodeSlackMs)
     : Number.POSITIVE_INFINITY
 
 /**
