@@ -119,7 +119,11 @@ describe("NodeHeartbeat", () => {
       yield* TestClock.adjust(1_500)
       assert.strictEqual(beats, 2, "the second beat is stuck")
       const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
-      while (closing.pollUnsafe() === undefined) yield* TestClock.adjust(100)
+      // Shutdown is bounded (`shutdownGrace` plus its margin): within a minute of the test's clock.
+      for (let t = 0; closing.pollUnsafe() === undefined; t += 100) {
+        if (t > 60 * second) return assert.fail("shutdown did not end within a minute")
+        yield* TestClock.adjust(100)
+      }
       assert.deepStrictEqual(yield* store.nodes(60 * second), [], "left at shutdown")
       yield* Deferred.succeed(land, undefined)
       yield* Deferred.await(landed)
