@@ -412,9 +412,10 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   let listeners = 0
   const publish = (event: Event) => listeners === 0 ? Effect.void : Effect.asVoid(PubSub.publish(events, event))
   const supervisor = yield* Supervisor.make({ node, restart: options.restart ?? Supervisor.restart, publish })
-  const guard = StoreGuard.make({ supervisor, retry: options.storeRetry ?? StoreRetry.defaultSchedule })
+  const storeRetry = options.storeRetry ?? StoreRetry.defaultSchedule
+  const guard = StoreGuard.make({ supervisor, retry: storeRetry })
   // Operator reads: retried alike, but a slow query's timeout is not the store's health.
-  const reads = StoreGuard.make({ supervisor, retry: options.storeRetry ?? StoreRetry.defaultSchedule, health: false })
+  const reads = StoreGuard.make({ supervisor, retry: storeRetry, health: false })
   const clock = yield* StoreClock.make({ measure: guard("now", store.now) })
 
   // Queues treat `undefined` specially, so a wake-up is `true`.
@@ -502,7 +503,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       node,
       tasks: taskNames,
       store,
-      retry: options.storeRetry ?? StoreRetry.defaultSchedule,
+      retry: storeRetry,
       supervisor,
       executor,
       startedAt,
