@@ -43,6 +43,20 @@ const readUntil = <A, E, R>(what: string, read: Effect.Effect<A, E, R>, done: (a
     return value
   })
 
+// A task whose job "blocker" holds its handler slot until `release`; the
+// job id of every run that ended, in `ran`.
+const blockerTask = (name: string) =>
+  Effect.gen(function*() {
+    const release = yield* Deferred.make<void>()
+    const ran: Array<string> = []
+    const task = Task.unit(name, (context) =>
+      Effect.gen(function*() {
+        if (context.jobId === "blocker") yield* Deferred.await(release)
+        ran.push(context.jobId)
+      }))
+    return { ran, release, task }
+  })
+
 const schedulerOn = (store: JobStore["Service"], options: Scheduler.Options<never>) =>
   Effect.map(
     Layer.build(Scheduler.layer(options).pipe(Layer.provide(Layer.succeed(JobStore, store)))),
@@ -79,13 +93,7 @@ describe("Executor: claims apart from handler slots", () => {
 
   it.live("claimed runs waiting for a slot keep their leases renewed, and each runs once when a slot frees up", () =>
     Effect.gen(function*() {
-      const release = yield* Deferred.make<void>()
-      const ran: Array<string> = []
-      const task = Task.unit("queued", (context) =>
-        Effect.gen(function*() {
-          if (context.jobId === "blocker") yield* Deferred.await(release)
-          ran.push(context.jobId)
-        }))
+      const { ran, release, task } = yield* blockerTask("queued")
       const store = yield* Pg.makeStore({ schema: "queued" })
       const sql = yield* Pg.makeClient()
       const scheduler = yield* schedulerOn(store, {
@@ -139,13 +147,7 @@ describe("Executor: claims apart from handler slots", () => {
 
   it.live("a Skip job's run that waited for a slot past its grace is recorded missed, never run; the others waiting run", () =>
     Effect.gen(function*() {
-      const release = yield* Deferred.make<void>()
-      const ran: Array<string> = []
-      const task = Task.unit("patience", (context) =>
-        Effect.gen(function*() {
-          if (context.jobId === "blocker") yield* Deferred.await(release)
-          ran.push(context.jobId)
-        }))
+      const { ran, release, task } = yield* blockerTask("patience")
       const store = yield* Pg.makeStore({ schema: "patience" })
       const sql = yield* Pg.makeClient()
       const scheduler = yield* schedulerOn(store, { tasks: [task], maxInFlight: 1, shutdownGrace: 0 })
