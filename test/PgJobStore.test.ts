@@ -290,6 +290,39 @@ describe("PgJobStore", () => {
       assert.strictEqual(record!.attempt, 2)
     }), 30_000)
 
+  it.live("lease renewals rewrite the running runs in place: no index entry per renewal (HOT updates)", () =>
+    Effect.gen(function*() {
+      // A schema of its own: its runs table sees only the updates below.
+      const schema = `renew_${Date.now().toString(36)}`
+      // One connection: the one backend whose counts are awaited below.
+      const store = yield* Pg.makeStore({ schema }, { maxConnections: 1 })
+      const sql = yield* Pg.makeClient()
+      const task = unique("task")
+      const now = yield* store.now
+      yield* store.addMany(Array.from({ length: 10 }, (_, i) => oneOff(task, `${task}-${i}`, now - 1)))
+      const { runs } = yield* store.claim(claimOf(task, "n1", 10))
+      assert.strictEqual(runs.length, 10)
+      const leases = runs.map((run) => ({ id: run.id, token: run.token }))
+      for (let round = 0; round < 3; round++) {
+        assert.deepStrictEqual((yield* store.renew("n1", leases, 30_000)).lost, [])
+      }
+      // A backend reports its counts at the end of a statement at most once a
+      // second (else 10 s later): a statement on the store's connection every
+      // 100 ms has them reported within about a second.
+      const counts = sql<{ readonly updated: string; readonly hot: string }>`
+        SELECT n_tup_upd::text AS updated, n_tup_hot_upd::text AS hot FROM pg_stat_user_tables
+        WHERE schemaname = ${schema} AND relname = 'runs'`
+      const deadline = Date.now() + 25_000
+      let seen = { updated: 0, hot: 0 }
+      while (seen.updated < 30 && Date.now() < deadline) {
+        const [row] = yield* counts
+        seen = { updated: Number(row?.updated ?? 0), hot: Number(row?.hot ?? 0) }
+        if (seen.updated < 30) yield* Effect.andThen(Effect.sleep(100), store.now)
+      }
+      // With `lease_until` indexed, not one of them could be a HOT update.
+      assert.deepStrictEqual(seen, { updated: 30, hot: 30 })
+    }), 40_000)
+
   it.live("LISTEN/NOTIFY: an add, a trigger and a finish in one process wake another within milliseconds", () =>
     Effect.gen(function*() {
       const writer = yield* Pg.makeStore({ schema: "notify" })
