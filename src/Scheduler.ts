@@ -229,6 +229,15 @@ export interface Options<R> {
    */
   readonly stallAfter?: Duration.Input | undefined
   /**
+   * How long one store call may go unanswered before it fails as a retryable
+   * `StoreError` (reason `"Deadline"`) and is abandoned: a bound for stores
+   * without deadlines of their own, so that no call, the scheduler's or its
+   * user's (`add`, `get`, ...), waits for ever. `PgJobStore` bounds each
+   * operation sooner (`PgJobStore.Options.deadlines`); this must stay above
+   * those. Default 90 s.
+   */
+  readonly storeCallTimeout?: Duration.Input | undefined
+  /**
    * How often this node writes its row of the nodes table (`nodes`): host,
    * pid, version, tasks, runs in progress, health. `nodes` lists the nodes
    * heard from within three of these. Default 30 s: an idle cluster's
@@ -413,9 +422,16 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   const publish = (event: Event) => listeners === 0 ? Effect.void : Effect.asVoid(PubSub.publish(events, event))
   const supervisor = yield* Supervisor.make({ node, restart: options.restart ?? Supervisor.restart, publish })
   const storeRetry = options.storeRetry ?? StoreRetry.defaultSchedule
+  // The loops' calls: a call that hangs is the watchdog's (`stallAfter`),
+  // which replaces the loop, and what a claim or a handback left behind is
+  // theirs to settle, so they are never abandoned here.
   const guard = StoreGuard.make({ supervisor, retry: storeRetry })
+  // The user's and operator's calls: bounded, so that none waits for ever on a
+  // store without deadlines of its own.
+  const callTimeoutMs = millis(options.storeCallTimeout, 90_000)
+  const calls = StoreGuard.make({ supervisor, retry: storeRetry, callTimeoutMs })
   // Operator reads: retried alike, but a slow query's timeout is not the store's health.
-  const reads = StoreGuard.make({ supervisor, retry: storeRetry, health: false })
+  const reads = StoreGuard.make({ supervisor, retry: storeRetry, health: false, callTimeoutMs })
   const clock = yield* StoreClock.make({ measure: guard("now", store.now) })
 
   // Queues treat `undefined` specially, so a wake-up is `true`.
@@ -544,7 +560,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
   )
 
   const dynamic = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>) =>
-    Effect.tap(guard(operation, effect), () => wake)
+    Effect.tap(calls(operation, effect), () => wake)
 
   return Scheduler.of({
     node,
@@ -564,7 +580,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       Effect.gen(function*() {
         if (!isJobId(id)) return yield* notFound(id)
         if (payload !== undefined) {
-          const job = yield* guard("get", store.get(id))
+          const job = yield* calls("get", store.get(id))
           if (Option.isNone(job)) return yield* notFound(id)
           yield* checkPayload(id, job.value.task, payload)
         }
@@ -583,6 +599,6 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
     ),
     health: supervisor.health,
     awaitReady: readiness.await,
-    ...OperatorQueries.make({ store, guard, reads, staleAfterMs: 3 * nodeHeartbeatMs, publish })
+    ...OperatorQueries.make({ store, guard: calls, reads, staleAfterMs: 3 * nodeHeartbeatMs, publish })
   })
 })

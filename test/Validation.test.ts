@@ -124,7 +124,7 @@ const durationCases = (input: unknown): ReadonlyArray<Case> => [
     expect: fails(["InvalidJob"])
   })),
   ...(["pollInterval", "leaseDuration", "heartbeatInterval", "reapInterval", "janitorInterval", "shutdownGrace",
-    "readyTimeout", "fallbackPollInterval", "stallAfter"] as const).map((option): Case => ({
+    "readyTimeout", "fallbackPollInterval", "stallAfter", "storeCallTimeout"] as const).map((option): Case => ({
       entry: `layer(${option})`,
       run: buildLayer({ [option]: input }),
       expect: fails(["InvalidOptions"], field("option", option))

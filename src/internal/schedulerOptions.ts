@@ -79,6 +79,7 @@ export interface Input {
   readonly readyTimeout?: unknown
   readonly fallbackPollInterval?: unknown
   readonly stallAfter?: unknown
+  readonly storeCallTimeout?: unknown
   readonly claimAhead?: unknown
 }
 
@@ -118,7 +119,8 @@ const durations = [
   ["shutdownGrace", false],
   ["readyTimeout", false],
   ["fallbackPollInterval", true],
-  ["stallAfter", true]
+  ["stallAfter", true],
+  ["storeCallTimeout", true]
 ] as const
 
 const tasksProblem = (tasks: unknown): Problem | undefined => {

@@ -5,15 +5,20 @@
  * failure of an outage reports `store-unavailable` once, the first success
  * after it reports recovery). Domain errors (`JobNotFound`, ...) pass through
  * untouched, and are never retried. How long one call may take is the
- * store's deadline (see `PgJobStore.Options.deadlines`).
+ * store's deadline (see `PgJobStore.Options.deadlines`); a store without
+ * deadlines of its own (a custom one) is bounded here too: an attempt with no
+ * answer within `callTimeoutMs` fails as a retryable `"Deadline"`
+ * `StoreError`, and is abandoned (interrupted in the background).
  *
  * @since 0.2.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import { StoreError } from "../StoreError.ts"
 import type * as Supervisor from "../Supervisor.ts"
+import * as Bounded from "./Bounded.ts"
 import * as Telemetry from "./Telemetry.ts"
 
 /**
@@ -39,10 +44,13 @@ export const make = (options: {
    * calls, made all the time, tell it anyway. Default true.
    */
   readonly health?: boolean | undefined
+  /** The bound on one attempt (`Scheduler.Options.storeCallTimeout`). Default: none. */
+  readonly callTimeoutMs?: number | undefined
 }): StoreGuard => {
   const health = options.health !== false
+  const callMs = options.callTimeoutMs ?? Infinity
   return <A, E>(operation: string, effect: Effect.Effect<A, E | StoreError>): Effect.Effect<A, E | StoreError> =>
-    effect.pipe(
+    bounded(operation, effect, callMs).pipe(
       Effect.map((value) => Result.succeed(value)),
       Effect.catch((error) => error instanceof StoreError ? Effect.fail(error) : Effect.succeed(Result.fail(error))),
       Effect.tapError((error) =>
@@ -56,3 +64,21 @@ export const make = (options: {
       Effect.flatMap((result) => Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure))
     )
 }
+
+// One attempt, waited for at most `ms`.
+const bounded = <A, E>(operation: string, effect: Effect.Effect<A, E>, ms: number): Effect.Effect<A, E | StoreError> =>
+  ms === Infinity ? effect : Effect.flatMap(
+    Bounded.within(effect, ms),
+    Option.match({
+      onNone: (): Effect.Effect<A, E | StoreError> =>
+        Effect.fail(
+          new StoreError({
+            operation,
+            reason: "Deadline",
+            retryable: true,
+            cause: new Error(`no answer from the store within ${ms} ms (storeCallTimeout); the call is abandoned`)
+          })
+        ),
+      onSome: (exit) => exit
+    })
+  )
