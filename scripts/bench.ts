@@ -18,6 +18,7 @@
  *   long-running scheduler's are;
  * - every-second: 500 jobs every second for 30 s, 2 processes, with `claimAhead: "auto"`, then also `maxInFlight: 10`;
  * - add-many: 100,000 one-off jobs by one `addMany`, median of 3;
+ * - renew: 10,000 running runs' leases renewed 20 times, µs a renewal and the indexes' growth, median of 3;
  * - scale: one process declaring 100,000 jobs (registration, idle and peak RSS), and a drain beside them;
  * - next-fire: next fires of 100,000 cron triggers with distinct expressions and zones, in process,
  *   and the slowest single next() over generated expressions and zones;
@@ -107,6 +108,16 @@ const scenarios: Record<string, (bench: Bench.Bench) => Promise<Outcome>> = {
   "add-many": async (bench) => {
     const figures = await Scenarios.addMany(bench, { jobs: 100_000, repeat: 3 })
     return { figures, checks: [atMost("add-many 100,000 one-off jobs", figures.ms.median, 2_000, " ms")] }
+  },
+  renew: async (bench) => {
+    const figures = await Scenarios.renew(bench, { runs: 10_000, rounds: 20, repeat: 3 })
+    return {
+      figures,
+      checks: [
+        reference("renew 10,000 running runs: µs a renewal", figures.usPerRenewal.median, " µs"),
+        reference("renew 10,000 running runs x 20: index growth", figures.indexGrowthMb.median, " MB")
+      ]
+    }
   },
   scale: async (bench) => {
     const figures = await Scenarios.scale(bench, { jobs: 100_000, drainJobs: 20_000, repeat: 3, idleMs: 10_000 })

@@ -39,6 +39,8 @@ export interface Producer {
   readonly addMany: (jobs: ReadonlyArray<Job.Job>) => Promise<{ readonly added: number; readonly ms: number; readonly cpuUs: number }>
   /** Runs the store's migrations (its first operation), so that a timed call does not pay for them. */
   readonly warm: () => Promise<void>
+  /** Runs `effect` with the store. */
+  readonly run: <A>(effect: Effect.Effect<A, unknown, JobStore>) => Promise<A>
   readonly dispose: () => Promise<void>
 }
 
@@ -156,6 +158,7 @@ export const launch = async (): Promise<BenchDb> => {
             const spent = process.cpuUsage(cpu)
             return { added, ms, cpuUs: spent.user + spent.system }
           })),
+        run,
         dispose: () => runtime.dispose()
       }
     },

@@ -3,12 +3,14 @@
  * entry point adds the command and the machine): medians over repetitions
  * where a repetition is cheap, with every repetition's value beside them.
  */
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { JobStore } from "../../src/JobStore.ts"
 import * as Bench from "./Bench.ts"
 import { top } from "./Database.ts"
 import { latency, mb, median, mergeRuns, round } from "./Figures.ts"
-import { jobsOf } from "./Protocol.ts"
+import { jobsOf, taskName } from "./Protocol.ts"
 import { sleep, spawnWorker, stopAll, type Worker } from "./Workers.ts"
 
 const hour = 3_600_000
@@ -173,6 +175,61 @@ export const addMany = async (bench: Bench.Bench, options: { readonly jobs: numb
     orchestratorCpuMs: pick(results, (r) => r.cpuUs / 1_000),
     notes: "one store.addMany call of the orchestrator (the jobs built beforehand, not timed), due in an hour",
     targets: { ms: "<= 2000" }
+  }
+}
+
+/**
+ * Lease renewals: `runs` running runs of one node (claimed from as many
+ * one-off jobs), all renewed in one call per round, as the lease keeper
+ * does every heartbeat, `rounds` times: µs a renewal, and how much the runs
+ * table's indexes grew meanwhile (a renewal that cannot rewrite its row in
+ * place adds an entry to every index).
+ */
+export const renew = async (bench: Bench.Bench, options: { readonly runs: number; readonly rounds: number; readonly repeat: number }) => {
+  const results: Array<{ usPerRenewal: number; indexGrowthMb: number; renewed: number }> = []
+  for (let rep = 0; rep < options.repeat; rep++) {
+    const schema = bench.schema("renew")
+    const producer = await bench.db.producer(schema)
+    const indexBytes = async () =>
+      Number((await bench.db.query<{ bytes: string }>(`SELECT pg_indexes_size('${schema}.runs')::text AS bytes`))[0]?.bytes ?? 0)
+    try {
+      const leases = await producer.run(Effect.gen(function*() {
+        const store = yield* JobStore
+        const at = yield* store.now
+        yield* store.addMany(jobsOf({ kind: "once", prefix: "r", count: options.runs, at: at - 1 }))
+        const held: Array<{ readonly id: string; readonly token: string }> = []
+        for (;;) {
+          const { runs } = yield* store.claim({ node: "renewing", tasks: [taskName], limit: 1_000, leaseMs: 600_000 })
+          if (runs.length === 0) return held
+          for (const run of runs) held.push({ id: run.id, token: run.token })
+        }
+      }))
+      const before = await indexBytes()
+      const started = performance.now()
+      const renewed = await producer.run(Effect.gen(function*() {
+        const store = yield* JobStore
+        let count = 0
+        for (let round = 0; round < options.rounds; round++) {
+          const { lost } = yield* store.renew("renewing", leases, 600_000)
+          count += leases.length - lost.length
+        }
+        return count
+      }))
+      const ms = performance.now() - started
+      const grown = (await indexBytes()) - before
+      bench.log(`renew ${rep + 1}/${options.repeat}: ${renewed} renewals in ${round(ms)} ms, indexes +${round(grown / 1e6)} MB`)
+      results.push({ usPerRenewal: (ms * 1_000) / renewed, indexGrowthMb: grown / 1e6, renewed })
+    } finally {
+      await producer.dispose()
+    }
+    await bench.db.query(`DROP SCHEMA ${schema} CASCADE`)
+  }
+  return {
+    params: options,
+    usPerRenewal: pick(results, (r) => r.usPerRenewal),
+    indexGrowthMb: pick(results, (r) => r.indexGrowthMb),
+    renewed: results.map((r) => r.renewed),
+    notes: "one store of the orchestrator's; each round renews every lease in one call, as the lease keeper does"
   }
 }
 
