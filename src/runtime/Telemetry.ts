@@ -36,21 +36,23 @@ interface JobSeries {
 }
 
 const tasks = new Map<string, TaskSeries>()
-// The task of the jobs this process claimed a run of, the latest 4,096 (a
-// bound, as one-off jobs come and go): a settled or reaped record does not name it.
-const taskByJob = new Map<string, string>()
+// The task of the jobs this process claimed a run of, the latest 4,096 to
+// 8,192 (a bound, as one-off jobs come and go): a settled or reaped record
+// does not name it. Two generations, the older dropped whole when the newer
+// is full: every claimed run passes here, and a drain of one-off jobs brings
+// a new job with each, which a least-recently-used map paid for with a
+// delete, an insert and an eviction per run.
+let recentTasks = new Map<string, string>()
+let olderTasks = new Map<string, string>()
 const tasksKnown = 4_096
 
 const learnTask = (jobId: string, task: string) => {
-  if (taskByJob.get(jobId) === task) return
-  taskByJob.delete(jobId)
-  taskByJob.set(jobId, task)
-  if (taskByJob.size > tasksKnown) {
-    for (const oldest of taskByJob.keys()) {
-      taskByJob.delete(oldest)
-      break
-    }
+  if (recentTasks.get(jobId) === task) return
+  if (recentTasks.size >= tasksKnown) {
+    olderTasks = recentTasks
+    recentTasks = new Map()
   }
+  recentTasks.set(jobId, task)
 }
 
 const runsCounter = (attributes: Record<string, string>) =>
@@ -102,7 +104,7 @@ const labelsOf = (context: Context.Context<never>) => {
 }
 
 // A record's task, when this process claimed a run of its job.
-const taskOf = (jobId: string): string => taskByJob.get(jobId) ?? "unknown"
+const taskOf = (jobId: string): string => recentTasks.get(jobId) ?? olderTasks.get(jobId) ?? "unknown"
 
 const otherJobs = "_other"
 
