@@ -8,11 +8,119 @@
  *
  * @internal
  */
+import type * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import type * as Job from "../Job.ts"
+import type * as JobStoreNs from "../JobStore.ts"
+import type { StoreError } from "../StoreError.ts"
+import type * as Task from "../Task.ts"
 import * as DurationInput from "./durationInput.ts"
 import * as Payload from "./payload.ts"
+
+/**
+ * How a scheduler instance runs (`Scheduler.Options`, exported there).
+ * Durations accept `Duration.Input`.
+ *
+ * @since 0.1.0
+ */
+export interface Options<R> {
+  readonly tasks: ReadonlyArray<Task.Any<R>>
+  /** Jobs declared in code: upserted at start by every process. */
+  readonly jobs?: ReadonlyArray<Job.Job> | undefined
+  /** This node's id; default `hostname-pid-random`. */
+  readonly node?: string | undefined
+  /** The code's version, for rolling deploys (see `JobStore.RegisterOptions`). Default 0. */
+  readonly version?: number | undefined
+  /** Stored code jobs of older versions that this code no longer declares. Default `keep`. */
+  readonly orphans?: "keep" | "pause" | "remove" | undefined
+  /** Most runs claimed per store round trip. Default 512. */
+  readonly batchSize?: number | undefined
+  /**
+   * Most handlers running at once in this process. Default 10,000. Claims
+   * are apart from it: runs are claimed in batches into a local queue,
+   * bounded by what the handlers can start within a second or so (measured
+   * as they run), and start in fire-time order as slots free up.
+   */
+  readonly maxInFlight?: number | undefined
+  /**
+   * Early claiming: a job's next fire is claimed up to this long before it
+   * is due (when the job has no run in progress), so that its handler starts
+   * at its instant, by the database's clock, rather than a claim round trip
+   * after it; never before. `"auto"` (the default) sizes it from the
+   * claims' own round trips (four times the slowest recent one, in steps of
+   * 50, 100, 200 ms and so on up to a tenth of the lease, at most 1 s); a
+   * duration sets it, at most the lease; `0` claims fires once due.
+   */
+  readonly claimAhead?: Duration.Input | "auto" | undefined
+  /**
+   * Largest payload, in bytes of its UTF-8 JSON encoding, that `add`,
+   * `update`, `trigger` and declared jobs may carry: a larger one is an
+   * `InvalidPayload` (`too-large`). Default 1 MiB, at most 8 MiB.
+   */
+  readonly maxPayloadBytes?: number | undefined
+  /**
+   * Longest sleep of the dispatcher when nothing is due sooner and nothing
+   * wakes it: then it asks the store when something will be due (one
+   * statement), and claims only if something is. Default 10 s.
+   */
+  readonly pollInterval?: Duration.Input | undefined
+  /** Run lease: a run whose node stops renewing it for this long is taken over. Default 30 s. */
+  readonly leaseDuration?: Duration.Input | undefined
+  /** Default: a third of the lease. */
+  readonly heartbeatInterval?: Duration.Input | undefined
+  /** How often expired leases are looked for. Default 15 s. */
+  readonly reapInterval?: Duration.Input | undefined
+  /** History retention. Default 30 days and 1,000 records per job. */
+  readonly retention?: JobStoreNs.Retention | undefined
+  readonly janitorInterval?: Duration.Input | undefined
+  /** How long running handlers may finish at shutdown before they are interrupted. Default 10 s. */
+  readonly shutdownGrace?: Duration.Input | undefined
+  /** Retry of retryable store errors. Default `StoreRetry.default`. */
+  readonly storeRetry?: Schedule.Schedule<unknown, StoreError> | undefined
+  /** Restart of failed loops. Default `Supervisor.restart`. */
+  readonly restart?: Schedule.Schedule<unknown, unknown> | undefined
+  /** How long `awaitReady` waits when not told otherwise. Default 30 s. */
+  readonly readyTimeout?: Duration.Input | undefined
+  /**
+   * The poll interval while the store reports that its change notifications
+   * do not arrive (e.g. behind PgBouncer in transaction mode): a change made
+   * by another process is then seen within this. Default 1 s.
+   */
+  readonly fallbackPollInterval?: Duration.Input | undefined
+  /**
+   * How long a loop may spend on one unit of work (a claim, a renewal, a
+   * registration, store retries included) before the watchdog reports it
+   * stalled and restarts it. Loops that sleep between units (the dispatcher's
+   * poll, the reaper's and janitor's intervals) get their interval on top.
+   * Default 60 s.
+   */
+  readonly stallAfter?: Duration.Input | undefined
+  /**
+   * How long one store call may go unanswered before it fails as a retryable
+   * `StoreError` (reason `"Deadline"`) and is abandoned: a bound for stores
+   * without deadlines of their own, so that no call, the scheduler's or its
+   * user's (`add`, `get`, ...), waits for ever. `PgJobStore` bounds each
+   * operation sooner (`PgJobStore.Options.deadlines`); this must stay above
+   * those. Default 90 s.
+   */
+  readonly storeCallTimeout?: Duration.Input | undefined
+  /**
+   * How often this node writes its row of the nodes table (`nodes`): host,
+   * pid, version, tasks, runs in progress, health. `nodes` lists the nodes
+   * heard from within three of these. Default 30 s: an idle cluster's
+   * statements stay within one every two seconds for two processes; a node
+   * that stopped cleanly leaves the list at once, one that died within 90 s.
+   */
+  readonly nodeHeartbeatInterval?: Duration.Input | undefined
+  /**
+   * How long the handler of a run an operator cancelled (`cancel`) may take
+   * to end once interrupted: then the run is recorded `cancelled` anyway and
+   * a handler that ignores interruption is abandoned. Default 2 s.
+   */
+  readonly cancelGrace?: Duration.Input | undefined
+}
 
 /**
  * Scheduler options that cannot work: a duration that does not decode
