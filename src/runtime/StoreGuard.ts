@@ -5,10 +5,12 @@
  * failure of an outage reports `store-unavailable` once, the first success
  * after it reports recovery). Domain errors (`JobNotFound`, ...) pass through
  * untouched, and are never retried. How long one call may take is the
- * store's deadline (see `PgJobStore.Options.deadlines`); a store without
- * deadlines of its own (a custom one) is bounded here too: an attempt with no
- * answer within `callTimeoutMs` fails as a retryable `"Deadline"`
- * `StoreError`, and is abandoned (interrupted in the background).
+ * store's deadline (see `PgJobStore.Options.deadlines`). A guard given
+ * `callTimeoutMs` bounds each attempt itself, for stores without deadlines
+ * of their own: an attempt with no answer by then fails as a retryable
+ * `"Deadline"` `StoreError` and is abandoned (interrupted in the
+ * background). The scheduler gives one to the calls of its user and
+ * operators; its loops' calls are left to the watchdog.
  *
  * @since 0.2.0
  */

@@ -230,8 +230,9 @@ export const migrations: ReadonlyArray<Migration> = [
     // A lease renewal changes only `lease_until`. With that column indexed,
     // every renewal wrote a new entry into each of the runs' indexes; without
     // it, and with room left on each page, PostgreSQL rewrites the row in
-    // place (a HOT update): renewing 10,000 running runs cost 27 µs a run,
-    // now 10. The reaper finds expired leases among the running runs through
+    // place (a HOT update): renewing 10,000 running runs cost 25 µs a run,
+    // now 8, and the indexes grow a quarter as much (`npm run bench -- renew`).
+    // The reaper finds expired leases among the running runs through
     // `runs_running`, as few as the runs in flight.
     up: (sql, t) =>
       statements(
