@@ -59,7 +59,7 @@ describe("StoreGuard (storeCallTimeout)", () => {
       assert.strictEqual(failure instanceof StoreError && failure.operation, "get")
       // Other calls were never held up by the stuck ones.
       yield* scheduler.add(job("other"))
-      assert.isTrue(Option.isSome(yield* scheduler.list.pipe(Effect.map((jobs) => Option.fromNullishOr(jobs.find((j) => j.id === "other"))))))
+      assert.isTrue((yield* scheduler.list).some((job) => job.id === "other"))
     }).pipe(Effect.provide(schedulerOn(store, { tasks: [work], storeCallTimeout: "2 seconds" })))
   })
 })
