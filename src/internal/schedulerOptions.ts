@@ -98,12 +98,14 @@ export interface Options<R> {
    */
   readonly stallAfter?: Duration.Input | undefined
   /**
-   * How long one store call may go unanswered before it fails as a retryable
+   * How long one store call of the scheduler's user or operators (`add`,
+   * `get`, `cancel`, ...) may go unanswered before it fails as a retryable
    * `StoreError` (reason `"Deadline"`) and is abandoned: a bound for stores
-   * without deadlines of their own, so that no call, the scheduler's or its
-   * user's (`add`, `get`, ...), waits for ever. `PgJobStore` bounds each
-   * operation sooner (`PgJobStore.Options.deadlines`); this must stay above
-   * those. Default 90 s.
+   * without deadlines of their own, so that none of those calls waits for
+   * ever (the loops' own calls are the watchdog's, `stallAfter`).
+   * `PgJobStore` bounds each operation sooner (`PgJobStore.Options.deadlines`):
+   * keep this above those, or calls the store would still answer are
+   * abandoned and retried. Default 90 s.
    */
   readonly storeCallTimeout?: Duration.Input | undefined
   /**
