@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { JobStore } from "../../src/JobStore.ts"
 import * as Bench from "./Bench.ts"
-import { top } from "./Database.ts"
+import { type Producer, top } from "./Database.ts"
 import { latency, mb, median, mergeRuns, round } from "./Figures.ts"
 import { jobsOf, taskName } from "./Protocol.ts"
 import { sleep, spawnWorker, stopAll, type Worker } from "./Workers.ts"
@@ -148,6 +148,22 @@ export const drain = async (bench: Bench.Bench, options: DrainOptions) => {
   }
 }
 
+// A store of the orchestrator's own on a fresh schema, for `f`; the schema is dropped after.
+const withProducer = async <A>(
+  bench: Bench.Bench,
+  name: string,
+  f: (producer: Producer, schema: string) => Promise<A>
+): Promise<A> => {
+  const schema = bench.schema(name)
+  const producer = await bench.db.producer(schema)
+  try {
+    return await f(producer, schema)
+  } finally {
+    await producer.dispose()
+    await bench.db.query(`DROP SCHEMA ${schema} CASCADE`)
+  }
+}
+
 /**
  * 100,000 one-off jobs added by one `store.addMany` call into a fresh store
  * (migrated first), `repeat` times.
@@ -155,18 +171,13 @@ export const drain = async (bench: Bench.Bench, options: DrainOptions) => {
 export const addMany = async (bench: Bench.Bench, options: { readonly jobs: number; readonly repeat: number }) => {
   const results: Array<{ ms: number; cpuUs: number; added: number }> = []
   for (let rep = 0; rep < options.repeat; rep++) {
-    const schema = bench.schema("add_many")
-    const producer = await bench.db.producer(schema)
-    try {
+    await withProducer(bench, "add_many", async (producer) => {
       await producer.warm()
       const jobs = jobsOf({ kind: "once", prefix: "a", count: options.jobs, at: Date.now() + hour })
       const result = await producer.addMany(jobs)
       bench.log(`add-many ${rep + 1}/${options.repeat}: ${result.added} jobs in ${round(result.ms)} ms`)
       results.push(result)
-    } finally {
-      await producer.dispose()
-    }
-    await bench.db.query(`DROP SCHEMA ${schema} CASCADE`)
+    })
   }
   return {
     params: options,
@@ -188,11 +199,9 @@ export const addMany = async (bench: Bench.Bench, options: { readonly jobs: numb
 export const renew = async (bench: Bench.Bench, options: { readonly runs: number; readonly rounds: number; readonly repeat: number }) => {
   const results: Array<{ usPerRenewal: number; indexGrowthMb: number; renewed: number }> = []
   for (let rep = 0; rep < options.repeat; rep++) {
-    const schema = bench.schema("renew")
-    const producer = await bench.db.producer(schema)
-    const indexBytes = async () =>
-      Number((await bench.db.query<{ bytes: string }>(`SELECT pg_indexes_size('${schema}.runs')::text AS bytes`))[0]?.bytes ?? 0)
-    try {
+    await withProducer(bench, "renew", async (producer, schema) => {
+      const indexBytes = async () =>
+        Number((await bench.db.query<{ bytes: string }>(`SELECT pg_indexes_size('${schema}.runs')::text AS bytes`))[0]?.bytes ?? 0)
       const leases = await producer.run(Effect.gen(function*() {
         const store = yield* JobStore
         const at = yield* store.now
@@ -219,10 +228,7 @@ export const renew = async (bench: Bench.Bench, options: { readonly runs: number
       const grown = (await indexBytes()) - before
       bench.log(`renew ${rep + 1}/${options.repeat}: ${renewed} renewals in ${round(ms)} ms, indexes +${round(grown / 1e6)} MB`)
       results.push({ usPerRenewal: (ms * 1_000) / renewed, indexGrowthMb: grown / 1e6, renewed })
-    } finally {
-      await producer.dispose()
-    }
-    await bench.db.query(`DROP SCHEMA ${schema} CASCADE`)
+    })
   }
   return {
     params: options,
