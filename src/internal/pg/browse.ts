@@ -101,6 +101,11 @@ export const stateCounts = (sql: SqlClient.SqlClient, t: Tables, jobId: string |
  */
 export const forgetAfterMs = 86_400_000
 
+// In an upsert of the nodes table: whether the row is of the process being
+// written (`excluded`), as `cluster.sameInstance` tells it.
+const sameProcess = (sql: SqlClient.SqlClient, t: Tables) =>
+  sql`(${t.nodes}.host = excluded.host AND ${t.nodes}.pid = excluded.pid AND ${t.nodes}.started_at = excluded.started_at)`
+
 /**
  * Upserts a node's row with the database's now as its heartbeat, unless the
  * row says this very process left (`leave`: a beat that lands late changes
@@ -124,8 +129,7 @@ export const heartbeat = (sql: SqlClient.SqlClient, t: Tables, info: NodeInfo) =
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,
       tasks = excluded.tasks, started_at = excluded.started_at, running = excluded.running,
       health = excluded.health, store = excluded.store, heartbeat_at = excluded.heartbeat_at, left_at = NULL
-    WHERE ${t.nodes}.left_at IS NULL OR ${t.nodes}.host <> excluded.host OR ${t.nodes}.pid <> excluded.pid
-      OR ${t.nodes}.started_at <> excluded.started_at`
+    WHERE ${t.nodes}.left_at IS NULL OR NOT ${sameProcess(sql, t)}`
 
 /** @internal */
 export interface NodeRow {
@@ -168,5 +172,4 @@ export const leave = (sql: SqlClient.SqlClient, t: Tables, node: string, instanc
     FROM clock
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
       left_at = excluded.left_at
-    WHERE ${t.nodes}.left_at IS NOT NULL
-      OR (${t.nodes}.host = excluded.host AND ${t.nodes}.pid = excluded.pid AND ${t.nodes}.started_at = excluded.started_at)`
+    WHERE ${t.nodes}.left_at IS NOT NULL OR ${sameProcess(sql, t)}`
