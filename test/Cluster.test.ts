@@ -211,13 +211,16 @@ describe("Cluster (real processes, real PostgreSQL)", () => {
     let survivor: Worker | undefined
     try {
       await until(() => readLedger(ledgerDir).filter((line) => line.kind === "start").length === 2, 30_000, "both runs started")
-      survivor = spawnWorker({ url, node: "survivor", ledgerDir, schema, jobs, ...timing })
-      await survivor.waitFor((line) => line._tag === "JobsRegistered", 60_000)
+      // Killed as soon as both runs started, before the survivor is spawned:
+      // a survivor slow to start (seconds on a loaded machine) must not let
+      // the victim's runs finish before the kill.
       victim.signal("SIGKILL")
       await victim.exited
+      assert.deepStrictEqual(readLedger(ledgerDir).filter((line) => line.kind === "end"), [], "the victim was killed mid-run")
+      survivor = spawnWorker({ url, node: "survivor", ledgerDir, schema, jobs, ...timing })
       await until(
         () => readLedger(ledgerDir).some((line) => line.kind === "end" && line.node === "survivor"),
-        30_000,
+        60_000,
         "the survivor to finish the retried run",
         [victim, survivor]
       )
