@@ -432,7 +432,7 @@ const make = <R>(options: Options<R>) => Effect.gen(function*() {
       stallAfterMs: workMs
     }),
     CancelWatch.make({ store, supervisor, executor, renewal, reconnect: Supervisor.restartSchedule({ base: "50 millis", cap: "5 seconds" }) }),
-    Watchdog.make({ supervisor, checkEveryMs: 1_000 })
+    Watchdog.make({ supervisor })
   ]
 
   // The loops live in a scope of their own, closed by the finalizer below

@@ -11,8 +11,8 @@
  * loop that keeps failing backs off towards the cap.
  *
  * The watchdog side: each loop may declare how long it may go without
- * progress (`stallAfter`). `checkStalls` (run every second by the watchdog
- * loop) finds a loop past it, reports it `stalled` (event, log, metric,
+ * progress (`stallAfter`). `checkStalls` (run by the watchdog loop at the
+ * first instant a loop can go past it) finds a loop past it, reports it `stalled` (event, log, metric,
  * health `degraded`), interrupts it and starts it again. A loop waiting for
  * input by design says so with `idle` and is not watched until it makes
  * progress again. Ages and intervals come from the monotonic clock, so a
@@ -29,6 +29,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import { Event } from "./Event.ts"
 import * as Metrics from "./Metrics.ts"
@@ -143,6 +144,9 @@ const recentMs = 60_000
 // abandoned (it may be stuck where interruption cannot reach) and replaced.
 const interruptWaitMs = 1_000
 
+// The watchdog's longest sleep, with no watched loop to bound it sooner.
+const maxCheckMs = 60_000
+
 const monotonicMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos) / 1_000_000)
 
 /**
@@ -175,8 +179,14 @@ export interface Supervisor {
   readonly progress: (name: string) => Effect.Effect<void>
   /** Marks that a loop waits for input by design: not watched until its next progress. */
   readonly idle: (name: string) => Effect.Effect<void>
-  /** Restarts every watched loop that went past its `stallAfter` without progress (the watchdog's step). */
-  readonly checkStalls: Effect.Effect<void>
+  /**
+   * Restarts every watched loop that went past its `stallAfter` without
+   * progress (the watchdog's step), and tells in how many ms a watched loop
+   * can next go past it (at most a minute).
+   */
+  readonly checkStalls: Effect.Effect<number>
+  /** Completes once a loop with a `stallAfter` is supervised after the last `checkStalls` began. */
+  readonly watchedChanged: Effect.Effect<void>
   readonly storeFailed: (operation: string, error: unknown) => Effect.Effect<void>
   readonly storeSucceeded: Effect.Effect<void>
   /** Keeps the registrar's report for `health`. */
@@ -297,6 +307,7 @@ export const make = (options: {
         loop.stallAfterMs = superviseOptions.stallAfter === undefined
           ? null
           : Duration.toMillis(Duration.fromInputUnsafe(superviseOptions.stallAfter))
+        if (loop.stallAfterMs !== null) yield* Queue.offer(newlyWatched, undefined)
         let step = yield* Schedule.toStepWithMetadata(options.restart)
         let progressAtLastFailure = loop.lastProgress
         while (true) {
@@ -344,12 +355,26 @@ export const make = (options: {
         }
       })
 
+    // Loops newly watched: the watchdog's sleep was computed without them.
+    const newlyWatched = yield* Queue.sliding<void>(1)
+
     const checkStalls = Effect.gen(function*() {
+      yield* Queue.clear(newlyWatched)
       const mono = yield* monotonicMillis
+      // A loop running now can go past its bound at `progressMono + stallAfterMs`
+      // at the earliest; any other (idle, restarting) once it runs again
+      // (progress, restart), which sets its `progressMono` to then: no sooner
+      // than its whole `stallAfterMs` from now.
+      let nextMs = maxCheckMs
       for (const loop of loops.values()) {
-        if (loop.state !== "running" || loop.stallAfterMs === null || loop.stall === null) continue
+        if (loop.stallAfterMs === null) continue
+        nextMs = Math.min(nextMs, loop.stallAfterMs)
+        if (loop.state !== "running" || loop.stall === null) continue
         const age = mono - loop.progressMono
-        if (age <= loop.stallAfterMs) continue
+        if (age <= loop.stallAfterMs) {
+          nextMs = Math.min(nextMs, loop.stallAfterMs - age)
+          continue
+        }
         loop.state = "stalled"
         loop.stalls++
         loop.lastError = `stalled: no progress within ${loop.stallAfterMs} ms`
@@ -361,6 +386,8 @@ export const make = (options: {
         yield* Metric.update(Metric.withAttributes(Metrics.loopStalls, { loop: loop.name }), 1)
         yield* Deferred.succeed(loop.stall, undefined)
       }
+      // Strictly past the bound (`age <= stallAfterMs` is not a stall).
+      return Math.floor(nextMs) + 1
     })
 
     const storeFailed = (operation: string, error: unknown) =>
@@ -431,7 +458,9 @@ export const make = (options: {
       }
     })
 
-    return { supervise, progress, idle, checkStalls, storeFailed, storeSucceeded, registered, markReady, health }
+    const watchedChanged = Queue.take(newlyWatched)
+
+    return { supervise, progress, idle, checkStalls, watchedChanged, storeFailed, storeSucceeded, registered, markReady, health }
   })
 
 /**

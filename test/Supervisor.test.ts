@@ -140,7 +140,7 @@ const watched = Effect.gen(function*() {
     restart: Supervisor.restartSchedule({ base: "100 millis", cap: "1 second", jitter: false }),
     publish: (event) => Effect.sync(() => events.push(event))
   })
-  yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor, checkEveryMs: 1_000 })))
+  yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor })))
   const loop = (name: string) =>
     Effect.map(supervisor.health, (health) => {
       const found = health.loops.find((l) => l.name === name)
@@ -255,8 +255,12 @@ describe("Supervisor: no silent stop", () => {
       assert.strictEqual(hanging.lastProgress, 3_000)
       assert.strictEqual(hanging.stallAfterMs, 5_000)
       assert.strictEqual((yield* supervisor.health).status, "healthy")
-      // The watchdog's check at 9 s finds it 6 s old (past 5 s): stalled, interrupted, restarted 100 ms later.
-      yield* TestClock.adjust(2_000)
+      // At 8 s it is 5 s old, at its bound: not yet.
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual(interrupted, 0)
+      assert.deepStrictEqual(tags("loop"), [])
+      // 1 ms past it: stalled, interrupted, restarted 100 ms later.
+      yield* TestClock.adjust(1)
       assert.strictEqual(interrupted, 1)
       const stalled = yield* loop("loop")
       assert.strictEqual(stalled.state, "restarting")
@@ -265,7 +269,7 @@ describe("Supervisor: no silent stop", () => {
       assert.strictEqual(stalled.lastError, "stalled: no progress within 5000 ms")
       assert.strictEqual((yield* supervisor.health).status, "degraded")
       const stall = events.find((e) => e._tag === "LoopStalled")
-      assert.deepStrictEqual(stall, Event.LoopStalled({ loop: "loop", progressAgeMs: 6_000, at: 9_000 }))
+      assert.deepStrictEqual(stall, Event.LoopStalled({ loop: "loop", progressAgeMs: 5_001, at: 8_001 }))
       yield* TestClock.adjust(100)
       assert.strictEqual(started(), 2)
       assert.deepStrictEqual(tags("loop"), ["LoopStalled", "LoopRestarted"], "a stall is not also reported as a failure")
@@ -287,12 +291,14 @@ describe("Supervisor: no silent stop", () => {
       const working = Effect.forever(Effect.andThen(Effect.sleep(1_000), supervisor.progress("loop")))
       const { body, started } = lives(Effect.uninterruptible(Effect.never), working)
       const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "2 seconds" }))
-      // Checks at 1, 2 s find it within its bound; the check at 3 s stalls it.
-      yield* TestClock.adjust(3_000)
+      // Within its bound until 2 s; stalled 1 ms past it.
+      yield* TestClock.adjust(2_000)
+      assert.strictEqual((yield* loop("loop")).state, "running")
+      yield* TestClock.adjust(1)
       const stalled = yield* loop("loop")
       assert.strictEqual(stalled.state, "stalled", "waiting for the interrupted loop to end")
       assert.strictEqual(stalled.stalls, 1)
-      assert.strictEqual(stalled.progressAgeMs, 3_000)
+      assert.strictEqual(stalled.progressAgeMs, 2_001)
       assert.strictEqual((yield* supervisor.health).status, "degraded")
       // It will not end: abandoned after 1 s, restarted 100 ms later.
       yield* TestClock.adjust(999)
@@ -307,7 +313,7 @@ describe("Supervisor: no silent stop", () => {
       assert.strictEqual(replaced.state, "running")
       assert.strictEqual(replaced.restarts, 1)
       assert.strictEqual(replaced.lastError, "stalled: no progress within 2000 ms")
-      assert.strictEqual(replaced.lastProgress, 7_100)
+      assert.strictEqual(replaced.lastProgress, 6_101)
       // The abandoned fiber never ends; interrupting the supervisor does not wait for it.
       const stopping = yield* Effect.forkChild(Fiber.interrupt(fiber))
       for (let i = 0; i < 100 && stopping.pollUnsafe() === undefined; i++) yield* Effect.yieldNow

@@ -112,9 +112,9 @@ describe("Dispatcher", () => {
     return Effect.gen(function*() {
       const { events } = yield* collectEvents
       yield* TestClock.adjust(30 * second)
-      // Watched with pollInterval (2 s) + stallAfter (5 s): the first check past 7 s of silence, at 10 s.
+      // Watched with pollInterval (2 s) + stallAfter (5 s): last progress at 2 s, stalled 1 ms past 7 s of silence.
       const stalled = events.find((e) => e._tag === "LoopStalled")
-      assert.deepStrictEqual(stalled, { _tag: "LoopStalled", loop: "dispatcher", progressAgeMs: 8 * second, at: 10 * second })
+      assert.deepStrictEqual(stalled, { _tag: "LoopStalled", loop: "dispatcher", progressAgeMs: 7 * second + 1, at: 9 * second + 1 })
       const dispatcher = yield* loopHealth("dispatcher")
       assert.strictEqual(dispatcher.stalls, 1)
       assert.strictEqual(dispatcher.restarts, 1)

@@ -14,39 +14,54 @@ import { loopHealth, memoryWith } from "../support/Runtime.ts"
 const second = 1_000
 
 describe("Watchdog", () => {
-  for (const checkEveryMs of [1_000, 300]) {
-    it.effect(`checking every ${checkEveryMs} ms, a loop is flagged at the first check past its stallAfter, never before`, () =>
-      Effect.gen(function*() {
-        const events: Array<Event> = []
-        const supervisor = yield* Supervisor.make({
-          node: "test",
-          restart: Supervisor.restartSchedule({ base: "100 millis", jitter: false }),
-          publish: (event) => Effect.sync(() => events.push(event))
-        })
-        yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor, checkEveryMs })))
-        // Progress for 2 s, then silence.
-        const body = Effect.gen(function*() {
-          for (let i = 0; i < 4; i++) {
-            yield* Effect.sleep(500)
-            yield* supervisor.progress("loop")
-          }
-          yield* Effect.never
-        })
-        const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "5 seconds" }))
-        yield* TestClock.adjust(7 * second)
-        assert.deepStrictEqual(events.filter((e) => e._tag === "LoopStalled"), [], "5 s after its last progress: not yet")
-        yield* TestClock.adjust(checkEveryMs)
-        const stalled = events.find((e) => e._tag === "LoopStalled")
-        assert.isDefined(stalled)
-        // The first check strictly past 2 s + 5 s.
-        const at = Math.floor(7 * second / checkEveryMs + 1) * checkEveryMs
-        assert.deepStrictEqual(stalled, Event.LoopStalled({ loop: "loop", progressAgeMs: at - 2 * second, at }))
-        // The watchdog itself is not watched.
-        const watchdog = (yield* supervisor.health).loops.find((l) => l.name === "watchdog")
-        assert.deepStrictEqual([watchdog?.stallAfterMs, watchdog?.stalls], [null, 0])
-        yield* Fiber.interrupt(fiber)
-      }))
-  }
+  const watched = Effect.gen(function*() {
+    const events: Array<Event> = []
+    const supervisor = yield* Supervisor.make({
+      node: "test",
+      restart: Supervisor.restartSchedule({ base: "100 millis", jitter: false }),
+      publish: (event) => Effect.sync(() => events.push(event))
+    })
+    yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor })))
+    const stalls = () => events.filter((e) => e._tag === "LoopStalled")
+    return { supervisor, stalls }
+  })
+
+  it.effect("a loop is flagged 1 ms past its stallAfter, never before", () =>
+    Effect.gen(function*() {
+      const { stalls, supervisor } = yield* watched
+      // Progress for 2 s, then silence.
+      const body = Effect.gen(function*() {
+        for (let i = 0; i < 4; i++) {
+          yield* Effect.sleep(500)
+          yield* supervisor.progress("loop")
+        }
+        yield* Effect.never
+      })
+      const fiber = yield* Effect.forkChild(supervisor.supervise("loop", body, { stallAfter: "5 seconds" }))
+      yield* TestClock.adjust(7 * second)
+      assert.deepStrictEqual(stalls(), [], "5 s after its last progress: not yet")
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(stalls(), [Event.LoopStalled({ loop: "loop", progressAgeMs: 5 * second + 1, at: 7 * second + 1 })])
+      // The watchdog itself is not watched.
+      const watchdog = (yield* supervisor.health).loops.find((l) => l.name === "watchdog")
+      assert.deepStrictEqual([watchdog?.stallAfterMs, watchdog?.stalls], [null, 0])
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a loop supervised while the watchdog sleeps on a longer bound is flagged on time by its own", () =>
+    Effect.gen(function*() {
+      const { stalls, supervisor } = yield* watched
+      const slow = yield* Effect.forkChild(supervisor.supervise("slow", Effect.never, { stallAfter: "1 minute" }))
+      yield* TestClock.adjust(10 * second)
+      // The watchdog sleeps until the slow loop's bound, 50 s on: this one's is 2 s.
+      const quick = yield* Effect.forkChild(supervisor.supervise("quick", Effect.never, { stallAfter: "2 seconds" }))
+      yield* TestClock.adjust(2 * second)
+      assert.deepStrictEqual(stalls(), [])
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(stalls(), [Event.LoopStalled({ loop: "quick", progressAgeMs: 2 * second + 1, at: 12 * second + 1 })])
+      yield* Fiber.interrupt(quick)
+      yield* Fiber.interrupt(slow)
+    }))
 
   it.effect("a scheduler with nothing to do for an hour: no loop is ever flagged, even with a 1 s stallAfter", () =>
     Effect.gen(function*() {
