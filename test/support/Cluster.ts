@@ -9,10 +9,12 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { assert } from "vitest"
 import * as Job from "../../src/Job.ts"
 import { JobStore } from "../../src/JobStore.ts"
 import * as PgJobStore from "../../src/PgJobStore.ts"
 import * as Task from "../../src/Task.ts"
+import * as Trigger from "../../src/Trigger.ts"
 import type { LedgerLine, WorkerConfig, WorkerJob } from "./worker.ts"
 
 const workerPath = path.join(import.meta.dirname, "worker.ts")
@@ -217,3 +219,33 @@ export const withSql = <A>(url: string, f: (sql: SqlClient.SqlClient) => Effect.
       return yield* f(yield* SqlClient.SqlClient)
     }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })), Effect.orDie)
   )
+
+let schemaCounter = 0
+/** A schema name of its own for a test. */
+export const freshSchema = () => `cluster_${++schemaCounter}_${Date.now().toString(36)}`
+
+/** `count` jobs firing every second, ids `${prefix}-${i}`. */
+export const everySecond = (count: number, prefix: string) =>
+  Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, trigger: Trigger.every("1 second") }))
+
+// Each job's fires, from its first to its last, are one second apart: none lost.
+export const assertEverySecond = (
+  groups: ReturnType<typeof startsByFire>,
+  jobs: ReadonlyArray<{ readonly id: string }>,
+  atLeast: number
+) => {
+  for (const job of jobs) {
+    const fires = [...groups.keys()].filter((key) => key.startsWith(`${job.id}|`)).map((key) => Number(key.split("|")[1]))
+      .sort((a, b) => a - b)
+    assert.isTrue(fires.length >= atLeast, `${job.id} ran ${fires.length} fires`)
+    for (let i = 1; i < fires.length; i++) assert.strictEqual(fires[i]! - fires[i - 1]!, 1_000, `${job.id} gap`)
+  }
+}
+
+/** No worker printed a `Fatal` line. */
+export const noFatal = (workers: ReadonlyArray<Worker>) => {
+  for (const worker of workers) {
+    const fatal = worker.lines.find((line) => line._tag === "Fatal")
+    assert.isUndefined(fatal, `${worker.node}: ${JSON.stringify(fatal)} ${worker.stderr().slice(-2_000)}`)
+  }
+}
