@@ -34,12 +34,12 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import { Event } from "./Event.ts"
 import * as Attempts from "./runtime/Attempts.ts"
 import * as Bounded from "./runtime/Bounded.ts"
 import * as InstantWait from "./runtime/InstantWait.ts"
+import * as OutcomeWriter from "./runtime/OutcomeWriter.ts"
 import * as Outcomes from "./runtime/Outcomes.ts"
 import * as RunQueue from "./runtime/RunQueue.ts"
 import * as Telemetry from "./runtime/Telemetry.ts"
@@ -182,10 +182,6 @@ export interface Executor {
   readonly drain: (graceMs: number, marginMs?: number) => Effect.Effect<void>
 }
 
-// See `recorder` in `make`.
-const burstRuns = 64
-const burstLingerMs = 50
-
 /**
  * Builds an executor whose fibers live in the current scope.
  *
@@ -209,11 +205,19 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     // Every handler fiber not yet ended, revoked and superseded ones included:
     // shutdown waits for them, then interrupts them, within its bounds.
     const live = new Set<Fiber.Fiber<void>>()
-    const outcomes = yield* Queue.unbounded<Outcomes.Finished>()
-    let unrecorded: Array<Outcomes.Finished> = []
-    // Runs claimed ahead started since the recorder last took outcomes: many is a burst (see `recorder`).
-    let startedSinceRecord = 0
     const current = (entry: Held) => held.get(entry.run.id) === entry
+    const outcomes = yield* OutcomeWriter.make({
+      held: (run) => held.get(run.id)?.run === run,
+      settle: (run) => {
+        const entry = held.get(run.id)
+        if (entry?.run !== run) return undefined
+        held.delete(run.id)
+        return entry.since
+      },
+      finish: options.finish,
+      publish: options.publish,
+      onWritten: options.onSlotFreed
+    })
     // Claimed runs not started yet, first to start at the head.
     const queue = RunQueue.make<Held>((entry) => entry.phase === "waiting" && current(entry))
     let waiting = 0
@@ -224,9 +228,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
     let starting = 0
     // The one timer waiting for the head's due instant, if any.
     let timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
-    // Metrics: runs in flight are read when scraped; a run's are written,
-    // with no effect of their own, when its outcome is accepted.
-    const context = yield* Effect.context<never>()
+    // Metrics: runs in flight are read when scraped (a run's own, when its outcome is accepted).
     yield* Telemetry.inFlight(options.node, () => running)
     // Runs are traced when a tracer that exports spans is provided (read once).
     const attemptOptions = { ...options, tracing: yield* Telemetry.tracing }
@@ -253,7 +255,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         const endedAt = yield* Clock.currentTimeMillis
         release(entry, endedAt)
         // Cancelled by an operator, or interrupted by shutdown after the grace period.
-        yield* Queue.offer(outcomes, entry.cancelling === true ? Outcomes.cancelled(run, endedAt) : Outcomes.interrupted(run, endedAt))
+        yield* outcomes.offer(entry.cancelling === true ? Outcomes.cancelled(run, endedAt) : Outcomes.interrupted(run, endedAt))
       })
 
     // A run found too late to start (`Outcomes.missedAfter`): recorded missed, its handler never run.
@@ -266,7 +268,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
         release(entry, endedAt)
         // No handler ran: nothing for the duration metric.
         entry.since = -1
-        return Queue.offer(outcomes, Outcomes.missed(entry.run, lateMs, endedAt))
+        return outcomes.offer(Outcomes.missed(entry.run, lateMs, endedAt))
       })
 
     // Every run's path: combinators, not generators (each costs some µs,
@@ -299,7 +301,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
               if (!current(entry) || entry.phase !== "running") return Effect.void
               entry.phase = "done"
               release(entry, ended.outcome.endedAt)
-              return Queue.offer(outcomes, { run, event: ended.event, outcome: { ...ended.outcome, startedAt } })
+              return outcomes.offer({ run, event: ended.event, outcome: { ...ended.outcome, startedAt } })
             })
           )
         })
@@ -316,7 +318,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       if (head === undefined || running >= slots || head.run.startedAt > seen) return undefined
       queue.pop()
       head.phase = "running"
-      if (head.ahead) startedSinceRecord++
+      if (head.ahead) outcomes.startedAhead()
       waiting--
       running++
       head.slot = true
@@ -487,7 +489,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
                 entry.phase = "done"
                 return Effect.flatMap(Clock.currentTimeMillis, (endedAt) => {
                   release(entry, endedAt)
-                  return Queue.offer(outcomes, Outcomes.cancelled(run, endedAt))
+                  return outcomes.offer(Outcomes.cancelled(run, endedAt))
                 })
               })
               yield* Effect.forkIn(Effect.andThen(Bounded.within(Fiber.interrupt(fiber), marginMs), abandoned), scope)
@@ -497,60 +499,10 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             leave(entry)
             release(entry, yield* Clock.currentTimeMillis)
             entry.phase = "done"
-            yield* Queue.offer(outcomes, Outcomes.cancelled(run, yield* Clock.currentTimeMillis))
+            yield* outcomes.offer(Outcomes.cancelled(run, yield* Clock.currentTimeMillis))
           }), { discard: true }),
         pump
       )
-
-    const record = (batch: ReadonlyArray<Outcomes.Finished>) =>
-      Effect.gen(function*() {
-        const accepted = yield* options.finish(batch.map((finished) => finished.outcome))
-        for (const [i, finished] of batch.entries()) {
-          const entry = held.get(finished.run.id)
-          if (entry?.run !== finished.run) continue
-          held.delete(finished.run.id)
-          if (accepted[i] === true) {
-            Telemetry.runEnded(context, finished.run, finished.outcome, entry.since)
-            yield* options.publish(finished.event)
-          } else {
-            yield* options.publish(Event.RunLeaseLost({
-              jobId: finished.run.jobId,
-              fireTime: finished.run.fireTime,
-              runId: finished.run.id,
-              at: finished.outcome.endedAt
-            }))
-          }
-        }
-        yield* options.onSlotFreed
-      })
-
-    // A batch taken from the queue stays in `unrecorded` until written, so a
-    // recorder restart after a store failure retries it instead of losing it.
-    const recorder = (report: { readonly idle: Effect.Effect<void>; readonly progress: Effect.Effect<void> }): Effect.Effect<never, unknown> =>
-      Effect.gen(function*() {
-        while (true) {
-          if (unrecorded.length === 0) {
-            yield* report.idle
-            const current = (e: Outcomes.Finished) => held.get(e.run.id)?.run === e.run
-            unrecorded = [...(yield* Queue.takeBetween(outcomes, 1, 1_000))].filter(current)
-            // The outcomes of a burst (many runs claimed ahead, due at one instant) are
-            // written a moment after it, with whatever else ended meanwhile:
-            // the database's work for them then does not compete for CPU
-            // with the starts of the burst on the other nodes. (Taken ones
-            // wait in `unrecorded`, where shutdown finds them.)
-            const burst = startedSinceRecord >= burstRuns
-            startedSinceRecord = 0
-            if (burst && unrecorded.length < 1_000) {
-              yield* Effect.sleep(burstLingerMs)
-              unrecorded = [...unrecorded, ...(yield* Queue.clear(outcomes)).filter(current)]
-            }
-            yield* report.progress
-          }
-          if (unrecorded.length > 0) yield* record(unrecorded)
-          unrecorded = []
-          yield* report.progress
-        }
-      })
 
     const load = Effect.sync((): Load => ({ running, waiting, meanRunMs }))
     const wakeBelow = (level: number) =>
@@ -578,8 +530,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
             yield* Effect.logWarning(`${live.size} handlers did not end within ${marginMs} ms of their interruption; abandoned`)
           }
         }
-        const pending = [...unrecorded, ...(yield* Queue.clear(outcomes))].filter((e) => held.get(e.run.id)?.run === e.run)
-        if (pending.length > 0) yield* Bounded.within(record(pending), marginMs)
+        yield* outcomes.flush(marginMs)
       })
 
     return {
@@ -598,7 +549,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Executor, never, Sco
       load,
       wakeBelow,
       ended,
-      recorder,
+      recorder: outcomes.recorder,
       drain
     }
   })
