@@ -14,6 +14,7 @@ import { loopHealth, memoryWith } from "../support/Runtime.ts"
 const second = 1_000
 
 describe("Watchdog", () => {
+  // A supervisor and its watchdog, which counts its checks.
   const watched = Effect.gen(function*() {
     const events: Array<Event> = []
     const supervisor = yield* Supervisor.make({
@@ -21,9 +22,11 @@ describe("Watchdog", () => {
       restart: Supervisor.restartSchedule({ base: "100 millis", jitter: false }),
       publish: (event) => Effect.sync(() => events.push(event))
     })
-    yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor })))
+    let checks = 0
+    const counted = { ...supervisor, checkStalls: Effect.tap(supervisor.checkStalls, () => Effect.sync(() => void checks++)) }
+    yield* Effect.forkChild(Loop.supervise(supervisor, Watchdog.make({ supervisor: counted })))
     const stalls = () => events.filter((e) => e._tag === "LoopStalled")
-    return { supervisor, stalls }
+    return { supervisor, stalls, checks: () => checks }
   })
 
   it.effect("a loop is flagged 1 ms past its stallAfter, never before", () =>
@@ -61,6 +64,20 @@ describe("Watchdog", () => {
       assert.deepStrictEqual(stalls(), [Event.LoopStalled({ loop: "quick", progressAgeMs: 2 * second + 1, at: 12 * second + 1 })])
       yield* Fiber.interrupt(quick)
       yield* Fiber.interrupt(slow)
+    }))
+
+  it.effect("with every loop idle or progressing, the watchdog wakes once a bound, not once a second", () =>
+    Effect.gen(function*() {
+      const { checks, supervisor } = yield* watched
+      // One loop waits for input (idle), one makes progress every 10 s; both are bound to 1 minute.
+      yield* Effect.forkChild(supervisor.supervise("waiting", Effect.andThen(supervisor.idle("waiting"), Effect.never), { stallAfter: "1 minute" }))
+      const working = Effect.forever(Effect.andThen(Effect.sleep(10 * second), supervisor.progress("working")))
+      yield* Effect.forkChild(supervisor.supervise("working", working, { stallAfter: "1 minute" }))
+      yield* TestClock.adjust("10 minutes")
+      // About once a minute (and once as the loops were supervised), never once a second.
+      assert.isAtLeast(checks(), 10)
+      assert.isAtMost(checks(), 12)
+      assert.deepStrictEqual((yield* supervisor.health).loops.map((l) => [l.name, l.stalls]).filter(([, n]) => n !== 0), [])
     }))
 
   it.effect("a scheduler with nothing to do for an hour: no loop is ever flagged, even with a 1 s stallAfter", () =>
