@@ -20,9 +20,8 @@ import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
 import * as NodeHeartbeat from "../src/runtime/NodeHeartbeat.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 // Polls `check` every 50 ms until it returns a value, for at most `ms`.
 const eventually = <A, E>(ms: number, check: Effect.Effect<A | undefined, E>, what: string) =>

@@ -16,9 +16,8 @@ import type * as Run from "../src/Run.ts"
 import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 // Polls `done` every 20 ms; fails past `deadlineMs`.
 const waitFor = (what: string, done: () => boolean, deadlineMs = 15_000) =>

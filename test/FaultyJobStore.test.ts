@@ -9,9 +9,8 @@ import { FaultyJobStore } from "steadfast/testing"
 import { Effect } from "effect"
 import { JobStore } from "../src/JobStore.ts"
 import { contract } from "./JobStoreContract.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 // Every operation's 1st, 3rd and 4th calls fail with a retryable error before
 // taking effect (as when the connection drops before the statement commits);

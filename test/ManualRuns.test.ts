@@ -18,9 +18,8 @@ import * as Tables from "../src/internal/pg/Tables.ts"
 import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 describe("manual runs", () => {
   it.live("a manual trigger at exactly a scheduled fire's time: both run, each with its own record and payload", () =>

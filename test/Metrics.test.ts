@@ -22,9 +22,8 @@ import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as FaultyJobStore from "../src/testing/FaultyJobStore.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /** Polls `check` every 50 ms until it holds, for at most `ms`; returns whether it did. */
 const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, ms = 15_000) =>

@@ -13,10 +13,9 @@ import * as StoreRetry from "../src/StoreRetry.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
 import { contract } from "./JobStoreContract.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
 import { oneOff, outcome, taskNamed, unique } from "./support/StoreFixtures.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 contract("postgres", Pg.layerStore({ schema: "contract" }), { elapse: realWait })
 

@@ -18,9 +18,8 @@ import * as Scheduler from "../src/Scheduler.ts"
 import { StoreError } from "../src/StoreError.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 let counter = 0
 const unique = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`

@@ -10,9 +10,8 @@ import * as Producer from "../src/Producer.ts"
 import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 // What producer and worker share: the task's name and payload schema.
 const Email = Schema.Struct({ to: Schema.String })

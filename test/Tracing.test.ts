@@ -21,9 +21,8 @@ import { JobStore } from "../src/JobStore.ts"
 import * as Scheduler from "../src/Scheduler.ts"
 import * as Task from "../src/Task.ts"
 import * as Trigger from "../src/Trigger.ts"
+import { realWait } from "./support/Harness.ts"
 import * as Pg from "./support/Pg.ts"
-
-const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 const AnyValue = Schema.Struct({
   stringValue: Schema.optional(Schema.String),

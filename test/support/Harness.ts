@@ -66,6 +66,12 @@ export const memoryScheduler = <R>(options: Scheduler.Options<R>) => schedulerOn
 export type { Job }
 
 /**
+ * Waits `ms` of real time (not `TestClock`'s): for live tests that must let
+ * real time pass, to poll a condition or to show that nothing happens within it.
+ */
+export const realWait = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+/**
  * Waits until `condition` holds, letting other fibers run: for cascades not
  * driven by a sleep (a run triggered by an API call), which `TestClock.adjust`
  * does not wait for. Fails after `maxTurns` scheduler turns.
