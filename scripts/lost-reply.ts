@@ -31,6 +31,7 @@ import * as Trigger from "../src/Trigger.ts"
 import { withSql } from "../test/support/Cluster.ts"
 import * as TcpProxy from "../test/support/TcpProxy.ts"
 import { describeMachine, machine, median, round } from "./bench/Figures.ts"
+import { positive } from "./lib/Args.ts"
 import * as EmbeddedPg from "./lib/EmbeddedPg.ts"
 
 const { values } = parseArgs({
@@ -40,14 +41,6 @@ const { values } = parseArgs({
     deadline: { type: "string" }
   }
 })
-const positive = (name: string, text: string | undefined): number => {
-  const value = Number(text)
-  if (!Number.isFinite(value) || value <= 0) {
-    process.stderr.write(`--${name} must be a positive number, not ${String(text)}\n`)
-    process.exit(2)
-  }
-  return value
-}
 const params = {
   jobs: positive("jobs", values.jobs),
   repeat: positive("repeat", values.repeat),
