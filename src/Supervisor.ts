@@ -12,8 +12,9 @@
  *
  * The watchdog side: each loop may declare how long it may go without
  * progress (`stallAfter`). `checkStalls` (run by the watchdog loop at the
- * first instant a loop can go past it) finds a loop past it, reports it `stalled` (event, log, metric,
- * health `degraded`), interrupts it and starts it again. A loop waiting for
+ * first instant a loop can go past it) finds a loop past it, reports it
+ * `stalled` (event, log, metric, health `degraded`), interrupts it and
+ * starts it again. A loop waiting for
  * input by design says so with `idle` and is not watched until it makes
  * progress again. Ages and intervals come from the monotonic clock, so a
  * wall-clock step neither hides a stall nor invents one.
