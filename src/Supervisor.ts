@@ -14,10 +14,10 @@
  * progress (`stallAfter`). `checkStalls` (run by the watchdog loop at the
  * first instant a loop can go past it) finds a loop past it, reports it
  * `stalled` (event, log, metric, health `degraded`), interrupts it and
- * starts it again. A loop waiting for
- * input by design says so with `idle` and is not watched until it makes
- * progress again. Ages and intervals come from the monotonic clock, so a
- * wall-clock step neither hides a stall nor invents one.
+ * starts it again. A loop waiting for input by design says so with `idle`
+ * and is not watched until it makes progress again. Ages and intervals come
+ * from the monotonic clock, so a wall-clock step neither hides a stall nor
+ * invents one.
  *
  * @since 0.1.0
  */
