@@ -531,7 +531,21 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * The in-memory store as a Layer.
+ * The in-memory store as a Layer: a scheduler for one process, or for tests
+ * (with `TestClock`, see `steadfast/testing`), with nothing to set up.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Job, MemoryJobStore, Scheduler, Task, Trigger } from "steadfast"
+ *
+ * const heartbeat = Task.make("heartbeat", Schema.Null, () => Effect.log("alive"))
+ *
+ * export const SchedulerLive = Scheduler.layer({
+ *   tasks: [heartbeat],
+ *   jobs: [Job.make(heartbeat, { id: "heartbeat", payload: null, trigger: Trigger.every("1 minute") })]
+ * }).pipe(Layer.provide(MemoryJobStore.layer))
+ * ```
  *
  * @since 0.1.0
  */
