@@ -233,11 +233,22 @@ describe("CronFields", () => {
     assert.isTrue(Cron.match(both.effect, found), `${text}: ${new Date(found).toISOString()} matches`)
     assert.isTrue(Fields.matches(both.compiled, found))
     // Every second in between is no match (checked over the first two minutes).
-    for (let t = Math.floor(from / 1_000) * 1_000 + 1_000; t < found && t < from + 120_000; t += 1_000) {
+    // "After" as a Date reads `from`: truncated to whole milliseconds (toward
+    // zero, so -999,000.5 reads as -999,000, and the second at -999,000 is not after it).
+    for (let t = Math.floor(Math.trunc(from) / 1_000) * 1_000 + 1_000; t < found && t < from + 120_000; t += 1_000) {
       assert.isFalse(Fields.matches(both.compiled, t), `${text}: ${new Date(t).toISOString()}`)
     }
     assert.strictEqual(Fields.matches(both.compiled, from), Cron.match(both.effect, from), `${text} at ${from}`)
   }, { arbitrary: { runs: 300 } })
+
+  it("an instant with a fraction of a millisecond reads as a Date reads it: truncated toward zero", () => {
+    const both = compiledOf("* * * 1-31 * *")
+    if (both === undefined) return assert.fail("the expression compiles")
+    // -999,000.5 reads as -999,000 (1969-12-31T23:43:21Z): the next second is the one after it, as Effect says.
+    assert.strictEqual(Fields.next(both.compiled, -999_000.5), -998_000)
+    assert.strictEqual(Fields.next(both.compiled, -999_000.5), effectWallNext(both.effect, -999_000.5))
+    assert.strictEqual(Fields.next(both.compiled, 999_000.5), 1_000_000)
+  })
 
   it("rare expressions are answered by the search alone, years ahead", () => {
     const from = Date.parse("2026-06-15T10:17:23Z")
