@@ -228,7 +228,7 @@ export const freshSchema = () => `cluster_${++schemaCounter}_${Date.now().toStri
 export const everySecond = (count: number, prefix: string) =>
   Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, trigger: Trigger.every("1 second") }))
 
-// Each job's fires, from its first to its last, are one second apart: none lost.
+/** Each job's fires, from its first to its last, are one second apart: none lost. */
 export const assertEverySecond = (
   groups: ReturnType<typeof startsByFire>,
   jobs: ReadonlyArray<{ readonly id: string }>,
